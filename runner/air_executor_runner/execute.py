@@ -1,0 +1,238 @@
+"""Claim the task, run its command in its own session, record the outcome.
+
+The command runs without a shell through posix_spawn (no `subprocess` import:
+it would double the runner's start-up). It gets its own process group, so a
+timeout or a stop signal can end all of it: SIGTERM first, SIGKILL after the
+grace period.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+from air_executor.core import lifecycle
+from air_executor.core.clock import now_iso
+from air_executor.errors import AirExecutorError
+from air_executor.storage.file_store import FileStore
+from air_executor_runner import EXIT_COMPLETED, EXIT_FAILED, EXIT_STALE, EXIT_UNRECORDED
+
+DEFAULT_TIMEOUT = 1800.0
+DEFAULT_GRACE = 10.0
+RECORD_ATTEMPTS = 20
+
+
+class Outcome:
+    def __init__(self, result: str, error: str | None = None, exit_code: int | None = None) -> None:
+        self.result, self.error, self.exit_code = result, error, exit_code
+        self.details: dict[str, Any] = {}
+
+
+def run_task(base: str, job: str, task_id: str, launch_id: str) -> int:
+    try:
+        store = FileStore(base)
+        task = claim(store, job, task_id, launch_id)
+    except AirExecutorError as exc:
+        print(f"air-executor-runner: {exc}", file=sys.stderr)
+        return EXIT_UNRECORDED
+    if task is None:
+        return EXIT_STALE
+    started = time.monotonic()
+    outcome = execute(store, job, task)
+    outcome.details["wall_time"] = round(time.monotonic() - started, 6)
+    if not record(store, job, task_id, launch_id, outcome):
+        return EXIT_UNRECORDED
+    return EXIT_COMPLETED if outcome.result == lifecycle.SUCCESS else EXIT_FAILED
+
+
+def claim(store: FileStore, job: str, task_id: str, launch_id: str) -> dict[str, Any] | None:
+    """Mark the task started if it is still ours; None if the launch is stale."""
+    with store.transaction(job) as files:
+        task = files.task(task_id)
+        if task is None or task.get("launch_id") != launch_id or task.get("status") != lifecycle.RUNNING:
+            return None
+        if (files.state or {}).get("state") == lifecycle.CANCELLED:
+            lifecycle.finish_attempt(task, result=lifecycle.KILLED, error="cancelled", job_cancelled=True)
+            return None
+        task["started_at"] = now_iso()
+        task["runner_pid"] = os.getpid()
+        task["runner_host"] = os.uname().nodename
+        return dict(task)
+
+
+def execute(store: FileStore, job: str, task: dict[str, Any]) -> Outcome:
+    log_path = store.log_path(job, task["id"])
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o666)
+    try:
+        pid_or_outcome = spawn(store, job, task, log_fd)
+        if isinstance(pid_or_outcome, Outcome):
+            outcome = pid_or_outcome
+        else:
+            outcome = Supervisor(pid_or_outcome, _timeout(task), _env_float("AIR_EXECUTOR_STOP_GRACE", DEFAULT_GRACE)).wait()
+        if outcome.result != lifecycle.SUCCESS:
+            _describe_failure(outcome, task, log_path)
+            os.write(log_fd, f"[air-executor] {outcome.error}\n".encode())
+    finally:
+        os.close(log_fd)
+    return outcome
+
+
+def spawn(store: FileStore, job: str, task: dict[str, Any], log_fd: int) -> int | Outcome:
+    """Start the command in a new session with stdout and stderr on the log."""
+    command = str(task.get("command") or "")
+    argv = [command, *[str(a) for a in task.get("args") or []]]
+    env = task.get("env") if isinstance(task.get("env"), dict) else {}
+    os.environ.update({str(k): str(v) for k, v in env.items()})
+    os.environ.update(
+        AIR_EXECUTOR_BASE_PATH=str(store.base_path),
+        AIR_EXECUTOR_JOB=job,
+        AIR_EXECUTOR_TASK_ID=str(task["id"]),
+        AIR_EXECUTOR_ATTEMPT=str(task.get("attempts", 1)),
+    )
+    cwd = task.get("cwd")
+    try:
+        if cwd:
+            os.chdir(cwd)
+    except OSError as exc:
+        return Outcome(lifecycle.FAILED_TO_START, f"working directory {cwd!r} is not usable: {exc.strerror}")
+    try:
+        return os.posix_spawnp(
+            command,
+            argv,
+            os.environ,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_DUP2, log_fd, 1),
+                (os.POSIX_SPAWN_DUP2, log_fd, 2),
+            ],
+            # Its own process group (for timeouts) inside the runner's session, so
+            # a manager that finds the runner dead can still find and end it.
+            setpgroup=0,
+            # Python ignores SIGPIPE; the command must get the default back.
+            setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
+        )
+    except FileNotFoundError:
+        return Outcome(lifecycle.FAILED_TO_START, f"command not found: {command}")
+    except PermissionError:
+        return Outcome(lifecycle.FAILED_TO_START, f"command not executable: {command}")
+    except (OSError, ValueError) as exc:
+        return Outcome(lifecycle.FAILED_TO_START, f"cannot start {command!r}: {getattr(exc, 'strerror', None) or exc}")
+
+
+class Supervisor:
+    """Wait for the command; on timeout or a stop signal end its process group."""
+
+    def __init__(self, pid: int, timeout: float, grace: float) -> None:
+        self.pid, self.timeout, self.grace = pid, timeout, grace
+        self.reason: str | None = None
+        self.signal_name = ""
+
+    def wait(self) -> Outcome:
+        signal.signal(signal.SIGALRM, lambda *_: self._escalate(lifecycle.TIMED_OUT))
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._on_stop)
+        signal.setitimer(signal.ITIMER_REAL, self.timeout)
+        _, status = os.waitpid(self.pid, 0)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        self._kill(signal.SIGKILL)  # whatever the command left behind in its group
+        return self._outcome(os.waitstatus_to_exitcode(status))
+
+    def _on_stop(self, signum: int, _frame: Any) -> None:
+        self.signal_name = signal.Signals(signum).name
+        self._escalate(lifecycle.KILLED)
+
+    def _escalate(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+            self._kill(signal.SIGTERM)
+            signal.setitimer(signal.ITIMER_REAL, max(self.grace, 0.001))
+        else:
+            self._kill(signal.SIGKILL)
+
+    def _kill(self, signum: int) -> None:
+        try:
+            os.killpg(self.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _outcome(self, code: int) -> Outcome:
+        if self.reason == lifecycle.TIMED_OUT:
+            return Outcome(lifecycle.TIMED_OUT, f"timed out after {self.timeout:g} s", code)
+        if self.reason == lifecycle.KILLED:
+            return Outcome(lifecycle.KILLED, f"stopped by {self.signal_name}", code)
+        if code == 0:
+            return Outcome(lifecycle.SUCCESS, None, 0)
+        if code < 0:
+            name = _signal_name(-code)
+            outcome = Outcome(lifecycle.KILLED, f"killed by signal {-code} ({name})", code)
+            outcome.details["signal"] = name
+            return outcome
+        return Outcome(lifecycle.RESULT_FAILED, f"exited with code {code}", code)
+
+
+def record(store: FileStore, job: str, task_id: str, launch_id: str, outcome: Outcome) -> bool:
+    """Write the outcome under the lock, retrying while the files are busy or unreadable."""
+    pause = 0.05
+    for _ in range(RECORD_ATTEMPTS):
+        try:
+            with store.transaction(job) as files:
+                task = files.task(task_id)
+                if task is None or task.get("launch_id") != launch_id:
+                    return True  # reassigned meanwhile (recovered as lost): not ours to write
+                cancelled = (files.state or {}).get("state") == lifecycle.CANCELLED
+                lifecycle.finish_attempt(
+                    task,
+                    result=outcome.result,
+                    error=outcome.error,
+                    exit_code=outcome.exit_code,
+                    details=outcome.details,
+                    job_cancelled=cancelled,
+                )
+                return True
+        except AirExecutorError as exc:
+            print(f"air-executor-runner: cannot record the outcome yet: {exc}", file=sys.stderr)
+            time.sleep(pause)
+            pause = min(pause * 2, 3.0)
+    return False
+
+
+def _describe_failure(outcome: Outcome, task: dict[str, Any], log_path: Any) -> None:
+    if outcome.result == lifecycle.RESULT_FAILED:
+        last = _last_line(log_path)
+        outcome.error = f"{task.get('command')!s} {outcome.error}" + (f": {last}" if last else "")
+
+
+def _last_line(path: Any, limit: int = 200) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(handle.tell() - 4096, 0))
+            lines = handle.read().decode("utf-8", "replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1][:limit] if lines else ""
+
+
+def _timeout(task: dict[str, Any]) -> float:
+    value = task.get("timeout")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return _env_float("AIR_EXECUTOR_TASK_TIMEOUT", DEFAULT_TIMEOUT)
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"

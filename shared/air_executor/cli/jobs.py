@@ -1,0 +1,116 @@
+"""Job commands: `status`, `logs`, `results`, `submit`, `reset`, `cancel`."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from air_executor import client
+from air_executor.cli.common import Env, job_option, with_env
+from air_executor.cli.follow import follow_logs, print_logs, wait_for_job
+from air_executor.cli.views import jobs_table, load_view, tasks_table
+from air_executor.core import lifecycle
+from air_executor.report import format_results, summarise
+from air_executor.storage.manager_lock import running_manager_pid
+from air_executor.storage.names import check_job_name
+
+console = Console()
+
+
+@click.command()
+@click.option("--job", help="Only this job (and show its tasks).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@with_env
+def status(env: Env, job: str | None, as_json: bool) -> None:
+    """Show jobs: state, pending tasks, active runner, last update."""
+    names = [check_job_name(job)] if job else env.store.list_job_names()
+    views = [load_view(env.store, name) for name in names]
+    if as_json:
+        out = [{**summarise(v.state, v.tasks), "job_name": v.name, "problem": v.problem} for v in views]
+        click.echo(json.dumps(out if not job else out[0], indent=2))
+        return
+    pid = running_manager_pid(env.config.base)
+    console.print(f"Manager: {'running (PID %s)' % pid if pid else 'not running'} — base {env.config.base}")
+    if not views:
+        console.print("No jobs yet.")
+        return
+    console.print(jobs_table(views))
+    for view in views:
+        if view.problem:
+            console.print(f"[bold red]{view.name}: {view.problem}[/]")
+        elif view.state.get("error") and job:
+            console.print(f"[red]{view.name}: {view.state['error']}[/]")
+    if job and views[0].tasks:
+        console.print(tasks_table(views[0]))
+
+
+@click.command()
+@job_option()
+@click.option("--task", "task_id", help="Only this task's log.")
+@click.option("--tail", default=50, show_default=True, type=click.IntRange(min=0), help="Lines per log.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new output until the job is done.")
+@with_env
+def logs(env: Env, job: str, task_id: str | None, tail: int, follow: bool) -> None:
+    """Show the tasks' stdout and stderr."""
+    view = load_view(env.store, check_job_name(job))
+    click.echo(f"Logs for job {job}:")
+    offsets = print_logs(env.store, view, task_id, tail)
+    if follow:
+        follow_logs(env.store, job, task_id, offsets)
+
+
+@click.command()
+@job_option()
+@with_env
+def results(env: Env, job: str) -> int:
+    """Print the job's results report; exit 1 unless the job completed."""
+    view = load_view(env.store, check_job_name(job))
+    if view.problem:
+        raise click.ClickException(view.problem)
+    click.echo(format_results(view.state, view.tasks))
+    return 0 if view.state.get("state") == lifecycle.COMPLETED else 1
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--name", help="Job name (overrides the file's name).")
+@click.option("--wait", is_flag=True, help="Wait for the job to finish, showing progress.")
+@click.option("--timeout", type=float, default=None, help="With --wait: give up after this many seconds.")
+@with_env
+def submit(env: Env, file: Path, name: str | None, wait: bool, timeout: float | None) -> int:
+    """Create a job from a YAML or JSON file: {name, tasks: [...], max_parallel, ...}."""
+    spec = client.load_spec_file(file)
+    state = client.submit_spec(env.store, spec, name)
+    count = len(env.store.read_tasks(state["name"]))
+    click.echo(f"Submitted job {state['name']} ({count} task{'s' if count != 1 else ''})")
+    if not wait:
+        return 0
+    if running_manager_pid(env.config.base) is None:
+        click.echo("Note: no job manager is running on this base folder; the job waits until one starts.", err=True)
+    final = wait_for_job(env.store, state["name"], timeout)
+    return 0 if final == lifecycle.COMPLETED else 1
+
+
+@click.command()
+@job_option()
+@with_env
+def reset(env: Env, job: str) -> None:
+    """Return a failed or cancelled job to waiting; failed and never-run tasks run again."""
+    count = client.reset_job(env.store, check_job_name(job))
+    click.echo(f"Job {job} reset to waiting ({count} task{'s' if count != 1 else ''} back to pending)")
+
+
+@click.command()
+@job_option()
+@click.option("--wait", is_flag=True, help="Wait until its running tasks have stopped.")
+@with_env
+def cancel(env: Env, job: str, wait: bool) -> None:
+    """Cancel a job: pending tasks now, running ones are stopped by the manager."""
+    pending, running = client.cancel_job(env.store, check_job_name(job))
+    click.echo(f"Cancelled job {job}: {pending} pending task(s) cancelled, {running} running task(s) being stopped")
+    while wait and load_view(env.store, job).count(lifecycle.RUNNING):
+        time.sleep(0.2)

@@ -1,0 +1,96 @@
+"""Manager commands: `start` (background, PID file), `stop`, `run` (foreground)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import click
+
+from air_executor.cli.common import Env, with_env
+from air_executor.errors import ManagerError
+from air_executor.storage.manager_lock import running_manager_pid
+
+MANAGER_MODULE = "air_executor_manager"
+LOG_FILE = "manager.log"
+
+
+def _manager_argv(env: Env) -> list[str]:
+    try:
+        __import__(MANAGER_MODULE)
+    except ImportError:
+        raise ManagerError("the manager is not installed here (pip install air-executor-manager)") from None
+    argv = [sys.executable, "-m", MANAGER_MODULE, "--base-path", str(env.config.base)]
+    if env.config_file:
+        argv += ["--config", os.path.abspath(env.config_file)]
+    return argv
+
+
+@click.command()
+@click.option("--wait", "wait_seconds", default=15.0, show_default=True, help="Seconds to wait for it to come up.")
+@with_env
+def start(env: Env, wait_seconds: float) -> None:
+    """Start the job manager in the background (log: <base>/manager.log)."""
+    base = env.config.base
+    pid = running_manager_pid(base)
+    if pid is not None:
+        raise ManagerError(f"a job manager is already running on {base} (PID {pid})")
+    base.mkdir(parents=True, exist_ok=True)
+    log_path = base / LOG_FILE
+    with open(log_path, "ab") as log:
+        child = subprocess.Popen(
+            _manager_argv(env), stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        if running_manager_pid(base) == child.pid:
+            click.echo(f"Job manager started (PID {child.pid})")
+            return
+        if child.poll() is not None:
+            raise ManagerError(f"the job manager exited at start: {_last_line(log_path)}")
+        time.sleep(0.05)
+    raise ManagerError(f"the job manager did not come up within {wait_seconds:g} s; see {log_path}")
+
+
+@click.command()
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait before giving up.")
+@with_env
+def stop(env: Env, timeout: float) -> None:
+    """Stop the job manager gracefully (SIGTERM); running tasks finish on their own."""
+    base = env.config.base
+    pid = running_manager_pid(base)
+    if pid is None:
+        click.echo(f"No job manager is running on {base}")
+        return
+    click.echo(f"Stopping job manager (PID {pid})...")
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + timeout
+    while running_manager_pid(base) is not None:
+        if time.monotonic() > deadline:
+            raise ManagerError(f"the job manager (PID {pid}) did not stop within {timeout:g} s")
+        time.sleep(0.05)
+    click.echo("Job manager stopped")
+
+
+@click.command()
+@with_env
+def run(env: Env) -> None:
+    """Run the job manager in the foreground (for containers and supervisors)."""
+    argv = _manager_argv(env)
+    sys.stdout.flush()
+    os.execv(argv[0], argv)
+
+
+def _last_line(path: os.PathLike[str]) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            lines = [line.strip() for line in handle if line.strip()]
+    except OSError:
+        return "no log"
+    return lines[-1] if lines else "no log"

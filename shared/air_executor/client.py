@@ -1,0 +1,291 @@
+"""The client API: create jobs, queue tasks, reset, cancel and read jobs, all under the job lock.
+
+The CLI, the Airflow provider and user code call these; the seeds' `TaskQueue`
+delegates here too.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from air_executor.config import Config
+from air_executor.core import lifecycle
+from air_executor.core.clock import now_iso
+from air_executor.core.job import Job
+from air_executor.core.task import Task, describe_validation_error
+from air_executor.errors import InvalidJob, JobExists, LimitExceeded
+from air_executor.storage.file_store import FileStore
+from air_executor.storage.names import check_job_name
+
+# The runner puts a task's context in its environment (README "Dynamic tasks").
+ENV_JOB = "AIR_EXECUTOR_JOB"
+ENV_TASK = "AIR_EXECUTOR_TASK_ID"
+
+
+def build_tasks(job_name: str, specs: Any) -> list[dict[str, Any]]:
+    """Validate a job's task list and return documents ready to write."""
+    if not isinstance(specs, list):
+        raise InvalidJob(f"job {job_name!r}: tasks must be a list, got {type(specs).__name__}")
+    docs: list[dict[str, Any]] = []
+    taken: set[str] = set()
+    for number, spec in enumerate(specs, 1):
+        doc = _task_doc(job_name, spec, f"task #{number}", default_id=f"task-{number}")
+        if doc["id"] in taken:
+            raise InvalidJob(f"job {job_name!r}: duplicate task id {doc['id']!r}")
+        taken.add(doc["id"])
+        docs.append(doc)
+    check_graph(job_name, docs)
+    return docs
+
+
+def check_graph(job_name: str, tasks: Sequence[Mapping[str, Any]]) -> None:
+    """Refuse unknown dependencies and cycles with the offending ids named."""
+    from air_executor.core.graph import find_cycle, unknown_dependencies
+
+    for task_id, missing in unknown_dependencies(tasks).items():
+        raise InvalidJob(f"job {job_name!r}: task {task_id!r} depends on unknown task {missing!r}")
+    cycle = find_cycle(tasks)
+    if cycle:
+        raise InvalidJob(f"job {job_name!r}: dependency cycle {' -> '.join(cycle)}")
+
+
+def create_job(
+    store: FileStore,
+    name: str,
+    tasks: Any,
+    **options: Any,
+) -> dict[str, Any]:
+    """Write a new job (state `waiting`, every task `pending`); returns its state document."""
+    check_job_name(name)
+    if store.exists(name):
+        raise JobExists(f"job {name!r} already exists in {store.jobs_path}; pick another name")
+    docs = build_tasks(name, tasks)
+    try:
+        job = Job(name=name, **options)
+    except Exception as exc:  # pydantic's ValidationError, or an unknown keyword
+        detail = describe_validation_error(exc) if hasattr(exc, "errors") else str(exc)
+        raise InvalidJob(f"job {name!r} is invalid: {detail}") from None
+    state = job.to_dict()
+    store.write_new_job(state, docs)
+    return state
+
+
+def submit_spec(store: FileStore, spec: Any, name: str | None = None) -> dict[str, Any]:
+    """Create a job from a parsed YAML/JSON document `{name, tasks, max_parallel, ...}`."""
+    if not isinstance(spec, dict):
+        raise InvalidJob(f"a job file must hold a mapping with 'name' and 'tasks', got {type(spec).__name__}")
+    spec = dict(spec)
+    job_name = name or spec.pop("name", None)
+    spec.pop("name", None)
+    if job_name is None:
+        raise InvalidJob("the job has no name: add 'name:' to the file or pass --name")
+    if "tasks" not in spec:
+        raise InvalidJob(f"job {job_name!r} has no 'tasks' list")
+    tasks = spec.pop("tasks")
+    return create_job(store, job_name, tasks, **spec)
+
+
+def load_spec_file(path: str | os.PathLike[str]) -> Any:
+    """Parse a job file: JSON if it ends in .json, else YAML (which also reads JSON)."""
+    import json
+
+    import yaml
+
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidJob(f"cannot read job file {file}: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        kind = "JSON" if file.suffix == ".json" else "YAML"
+        raise InvalidJob(f"job file {file} is not valid {kind}: {str(exc).splitlines()[0]}") from None
+
+
+def add_tasks(
+    store: FileStore,
+    job_name: str,
+    specs: Iterable[Any],
+    *,
+    parent: str | None = None,
+    config: Config | None = None,
+) -> list[str]:
+    """Queue tasks in an existing job, with the dynamic-task guardrails; returns their ids.
+
+    Inside a running task the parent defaults to that task (from the environment),
+    so depth limits and de-duplication apply to what it spawns.
+    """
+    if parent is None and os.environ.get(ENV_JOB) == job_name:
+        parent = os.environ.get(ENV_TASK) or None
+    config = config or Config.load(base_path=store.base_path)
+    ids: list[str] = []
+    with store.transaction(job_name, require_tasks=False) as files:
+        state, tasks = files.state or {}, files.tasks if files.tasks is not None else []
+        files.tasks = tasks
+        _check_open(job_name, state)
+        depth = _child_depth(job_name, tasks, parent, state, config)
+        for spec in specs:
+            ids.append(_add_one(job_name, tasks, spec, parent, depth, state, config))
+        check_graph(job_name, tasks)
+        if files.tasks and state.get("state") == lifecycle.WORKING:
+            state["updated_at"] = now_iso()
+    return ids
+
+
+def _check_open(job_name: str, state: Mapping[str, Any]) -> None:
+    current = state.get("state")
+    if current in lifecycle.JOB_DONE:
+        raise InvalidJob(
+            f"job {job_name!r} is {current}; tasks can only be added to a waiting or working job"
+        )
+
+
+def _child_depth(
+    job_name: str, tasks: list[dict[str, Any]], parent: str | None, state: Mapping[str, Any], config: Config
+) -> int:
+    if parent is None:
+        return 0
+    parent_doc = next((t for t in tasks if t.get("id") == parent), None)
+    if parent_doc is None:
+        raise InvalidJob(f"job {job_name!r} has no task {parent!r} to be the parent")
+    depth = int(parent_doc.get("depth") or 0) + 1
+    limit = state.get("max_depth", config.max_spawn_depth)
+    if depth > limit:
+        raise LimitExceeded(
+            f"job {job_name!r}: task {parent!r} may not queue tasks at spawn depth {depth}; "
+            f"the limit is {limit} (max_spawn_depth, or the job's max_depth)"
+        )
+    return depth
+
+
+def _add_one(
+    job_name: str,
+    tasks: list[dict[str, Any]],
+    spec: Any,
+    parent: str | None,
+    depth: int,
+    state: Mapping[str, Any],
+    config: Config,
+) -> str:
+    key = spec.get("dedup_key") if isinstance(spec, dict) else None
+    if key is not None:
+        same = next((t for t in tasks if t.get("dedup_key") == key), None)
+        if same is not None:
+            return str(same["id"])
+    limit = state.get("max_tasks", config.max_tasks_per_job)
+    if len(tasks) >= limit:
+        raise LimitExceeded(
+            f"job {job_name!r} already has {len(tasks)} tasks, its limit "
+            f"(max_tasks_per_job, or the job's max_tasks)"
+        )
+    taken = {t.get("id") for t in tasks}
+    number = len(tasks) + 1
+    while f"task-{number}" in taken:
+        number += 1
+    doc = _task_doc(job_name, spec, "task", default_id=f"task-{number}")
+    if doc["id"] in taken:
+        raise InvalidJob(f"job {job_name!r} already has a task {doc['id']!r}")
+    if parent is not None:
+        doc["parent"], doc["depth"] = parent, depth
+    tasks.append(doc)
+    return str(doc["id"])
+
+
+def _task_doc(job_name: str, spec: Any, where: str, default_id: str) -> dict[str, Any]:
+    if not isinstance(spec, dict):
+        raise InvalidJob(f"job {job_name!r}: {where} must be a mapping, got {type(spec).__name__}")
+    if "command" not in spec:
+        raise InvalidJob(f"job {job_name!r}: {where} ({spec.get('id', default_id)}) has no command")
+    doc = {"id": default_id, **spec, "job_name": job_name}
+    doc.setdefault("status", lifecycle.PENDING)
+    if doc["status"] != lifecycle.PENDING:
+        raise InvalidJob(f"job {job_name!r}: new task {doc['id']!r} must be pending")
+    task = Task.parse(doc, f"job {job_name!r}: {where} ({doc['id']})")
+    return task.to_dict()
+
+
+# -- operating on whole jobs -------------------------------------------------------------
+
+
+def reset_job(store: FileStore, job_name: str) -> int:
+    """Return a failed or cancelled job to waiting; its failed and never-run tasks to pending."""
+    with store.transaction(job_name) as files:
+        state, tasks = files.state or {}, files.tasks or []
+        running = [t.get("id") for t in tasks if t.get("status") == lifecycle.RUNNING]
+        if running:
+            raise InvalidJob(
+                f"job {job_name!r} has running tasks ({', '.join(map(str, running))}); "
+                "wait for them or cancel the job first"
+            )
+        if state.get("state") == lifecycle.COMPLETED:
+            raise InvalidJob(f"job {job_name!r} is completed; there is nothing to reset")
+        count = 0
+        for task in tasks:
+            if task.get("status") in (lifecycle.FAILED, lifecycle.SKIPPED, lifecycle.CANCELLED):
+                _back_to_pending(task)
+                count += 1
+        state["state"] = lifecycle.WAITING
+        state.pop("error", None)
+        state["updated_at"] = now_iso()
+    return count
+
+
+def _back_to_pending(task: dict[str, Any]) -> None:
+    task.update(status=lifecycle.PENDING, error=None, started_at=None, completed_at=None, attempts=0)
+    for key in ("not_before", "launch_id", "launched_at", "runner_id", "result", "exit_code"):
+        task.pop(key, None)
+
+
+def cancel_job(store: FileStore, job_name: str) -> tuple[int, int]:
+    """Mark a job cancelled; pending tasks now, running ones as the manager stops their runners.
+
+    Returns (pending tasks cancelled, running tasks left for the manager to stop).
+    """
+    with store.transaction(job_name, require_tasks=False) as files:
+        state, tasks = files.state or {}, files.tasks or []
+        if state.get("state") in lifecycle.JOB_DONE:
+            raise InvalidJob(f"job {job_name!r} is already {state.get('state')}")
+        stamp = now_iso()
+        pending = 0
+        for task in tasks:
+            if task.get("status") == lifecycle.PENDING:
+                task.update(status=lifecycle.CANCELLED, error="cancelled with its job", completed_at=stamp)
+                pending += 1
+        running = sum(1 for t in tasks if t.get("status") == lifecycle.RUNNING)
+        state.update(state=lifecycle.CANCELLED, updated_at=stamp, error="cancelled")
+    return pending, running
+
+
+class Client:
+    """A small Python API over the base folder, for scripts and the Airflow provider."""
+
+    def __init__(self, base_path: str | os.PathLike[str] | None = None) -> None:
+        self.store = FileStore(base_path)
+
+    def create_job(self, job_name: str, tasks: Any, **options: Any) -> str:
+        """Like the seeds' `AirExecutorClient.create_job`: returns the new job's id."""
+        return str(create_job(self.store, job_name, tasks, **options)["id"])
+
+    def add_task(self, job_name: str, command: str, args: Sequence[str] = (), **fields: Any) -> str:
+        return add_tasks(self.store, job_name, [{"command": command, "args": list(args), **fields}])[0]
+
+    def state(self, job_name: str) -> dict[str, Any]:
+        return self.store.read_state(job_name)
+
+    def tasks(self, job_name: str) -> list[dict[str, Any]]:
+        return self.store.read_tasks(job_name)
+
+    def status(self, job_name: str) -> dict[str, Any]:
+        """`{job_name, state, total_tasks, completed, failed, pending, running}` like the seeds' helper."""
+        from air_executor.report import summarise
+
+        return summarise(self.state(job_name), self.tasks(job_name))
+
+
+def new_job_id() -> str:
+    return str(uuid.uuid4())

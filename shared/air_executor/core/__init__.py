@@ -1,0 +1,1 @@
+"""The file format as models: jobs, tasks, and the clock they are stamped with."""

@@ -1,0 +1,41 @@
+"""Timestamps in the seeds' format: ISO-8601 UTC with microseconds and a trailing Z.
+
+Uses `time` rather than `datetime` on the write path so the runner stays light.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+def now_iso(t: float | None = None) -> str:
+    """`2025-10-02T07:30:15.123456Z` for `t` (default: now)."""
+    if t is None:
+        t = time.time()
+    whole = int(t)
+    micros = int(round((t - whole) * 1_000_000))
+    if micros == 1_000_000:
+        whole, micros = whole + 1, 0
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{micros:06d}Z"
+
+
+def parse_iso(value: str | None) -> float | None:
+    """Epoch seconds for an ISO-8601 string (naive means UTC); None if absent or invalid."""
+    if not value or not isinstance(value, str):
+        return None
+    from datetime import datetime, timezone
+
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
+
+
+def human(value: str | None) -> str:
+    """`2025-10-02 07:30:16.123456` for display; `-` when absent."""
+    if not value:
+        return "-"
+    return value.replace("T", " ").rstrip("Z").split("+")[0]

@@ -1,0 +1,182 @@
+"""The task model (one entry of `tasks.json`) and the seeds' `TaskQueue`."""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from air_executor.core import lifecycle
+from air_executor.core.clock import now_iso
+from air_executor.errors import InvalidJob
+from air_executor.storage.names import check_task_id
+
+SEED_FIELDS = (
+    "id",
+    "job_name",
+    "command",
+    "args",
+    "dependencies",
+    "status",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "error",
+)
+
+
+class TaskStatus(str, Enum):
+    """Where a task is in its life."""
+
+    PENDING = lifecycle.PENDING
+    RUNNING = lifecycle.RUNNING
+    COMPLETED = lifecycle.COMPLETED
+    FAILED = lifecycle.FAILED
+    SKIPPED = lifecycle.SKIPPED  # never ran: a dependency failed
+    CANCELLED = lifecycle.CANCELLED
+
+    @property
+    def done(self) -> bool:
+        return self.value in lifecycle.TASK_DONE
+
+
+class TaskResult(str, Enum):
+    """How the last attempt ended."""
+
+    SUCCESS = lifecycle.SUCCESS
+    FAILED = lifecycle.RESULT_FAILED
+    KILLED = lifecycle.KILLED
+    TIMED_OUT = lifecycle.TIMED_OUT
+    RUNNER_LOST = lifecycle.RUNNER_LOST
+    FAILED_TO_START = lifecycle.FAILED_TO_START
+
+
+class Task(BaseModel):
+    """One task. Fields this version does not know are kept (`extra="allow"`)."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    id: str
+    job_name: str = ""
+    command: str = Field(min_length=1)
+    args: list[str] = Field(default_factory=list)
+    dependencies: list[str] = Field(default_factory=list)
+    status: TaskStatus = TaskStatus.PENDING
+    created_at: str = Field(default_factory=now_iso)
+    started_at: str | None = None
+    completed_at: str | None = None
+    error: str | None = None
+    # Optional: how to run it.
+    timeout: int | None = Field(default=None, ge=1, le=86_400)
+    retries: int = Field(default=0, ge=0, le=100)
+    retry_delay: float | None = Field(default=None, ge=0, le=86_400)
+    retry_backoff: float | None = Field(default=None, ge=1, le=10)
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    image: str | None = None
+    cpus: float | None = Field(default=None, gt=0, le=256)
+    memory: str | None = Field(default=None, pattern=r"^[0-9]+[bkmgBKMG]?$")
+    container_options: dict[str, Any] | None = None
+    # Optional: dynamic tasks.
+    parent: str | None = None
+    depth: int = Field(default=0, ge=0)
+    dedup_key: str | None = None
+    # Written by Air-Executor.
+    attempts: int = 0
+    result: TaskResult | None = None
+    exit_code: int | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        return check_task_id(value)
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+    @field_validator("args", mode="before")
+    @classmethod
+    def _args(cls, value: Any) -> Any:
+        # Numbers and other scalars become strings, as a shell would pass them.
+        if isinstance(value, (list, tuple)):
+            return [v if isinstance(v, str) or isinstance(v, (list, dict)) else str(v) for v in value]
+        return value
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): v if isinstance(v, str) else str(v) for k, v in value.items()}
+        return value
+
+    @property
+    def argv(self) -> list[str]:
+        return [self.command, *self.args]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The document as written: the seed's fields always, optional ones when set."""
+        full = self.model_dump(mode="json")
+        lean = self.model_dump(mode="json", exclude_defaults=True)
+        doc = {key: full[key] for key in SEED_FIELDS}
+        doc.update((key, value) for key, value in lean.items() if key not in doc)
+        return doc
+
+    @classmethod
+    def parse(cls, doc: Any, where: str = "task") -> Task:
+        """Validate a document, raising InvalidJob with one line naming the field."""
+        if not isinstance(doc, dict):
+            raise InvalidJob(f"{where} must be an object, got {type(doc).__name__}")
+        try:
+            return cls.model_validate(doc)
+        except ValidationError as exc:
+            raise InvalidJob(f"{where} is invalid: {describe_validation_error(exc)}") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """The first problem of a pydantic error as `field: message`."""
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "value"
+    message = first["msg"]
+    if first["type"] == "missing":
+        message = "is required"
+    elif "Value error, " in message:
+        message = message.split("Value error, ", 1)[1]
+    return f"{field}: {message}"
+
+
+class TaskQueue:
+    """The seeds' handle on one job's `tasks.json` (README "Usage Examples").
+
+    `add` goes through the same locked path as `air-executor add-task`, so tasks
+    queued from inside a running task get its parent, depth and guardrails.
+    """
+
+    def __init__(self, job_name: str, tasks_path: str | os.PathLike[str]) -> None:
+        self.job_name = job_name
+        self.tasks_path = Path(tasks_path)
+        self.base_path = self.tasks_path.absolute().parent.parent.parent
+
+    def _store(self) -> Any:
+        from air_executor.storage.file_store import FileStore
+
+        return FileStore(self.base_path)
+
+    def add(self, task: Task | dict[str, Any]) -> str:
+        """Queue a task; returns its id (the existing one when `dedup_key` matched)."""
+        from air_executor.client import add_tasks
+
+        doc = task.to_dict() if isinstance(task, Task) else dict(task)
+        return add_tasks(self._store(), self.job_name, [doc])[0]
+
+    def list(self) -> list[Task]:
+        return [Task.model_validate(doc) for doc in self._store().read_tasks(self.job_name)]
+
+    def get(self, task_id: str) -> Task | None:
+        return next((task for task in self.list() if task.id == task_id), None)

@@ -1,0 +1,74 @@
+"""Summaries and the results report (the seeds' `get_air_executor_results` output)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from air_executor.core import lifecycle
+from air_executor.core.clock import human
+
+RULE = "=" * 62
+THIN = "-" * 62
+ICONS = {
+    lifecycle.COMPLETED: "✅",
+    lifecycle.FAILED: "❌",
+    lifecycle.SKIPPED: "⏭️",
+    lifecycle.CANCELLED: "🚫",
+    lifecycle.RUNNING: "🏃",
+    lifecycle.PENDING: "⏳",
+}
+
+
+def summarise(state: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    counts = {status: 0 for status in ("pending", "running", "completed", "failed", "skipped", "cancelled")}
+    for task in tasks:
+        status = task.get("status")
+        if status in counts:
+            counts[status] += 1
+    return {
+        "job_name": state.get("name"),
+        "state": state.get("state"),
+        "total_tasks": len(tasks),
+        **counts,
+        "error": state.get("error"),
+    }
+
+
+def progress_line(state: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]]) -> str:
+    """`Tasks: 2/3 completed` (plus failures when there are any)."""
+    s = summarise(state, tasks)
+    line = f"Tasks: {s['completed']}/{s['total_tasks']} completed"
+    if s["failed"]:
+        line += f", {s['failed']} failed"
+    return line
+
+
+def format_results(state: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]]) -> str:
+    """The formatted report the seeds' DAG prints once a job is done."""
+    lines = [
+        RULE,
+        "🎉 Air-Executor Job Results" if state.get("state") == lifecycle.COMPLETED else "Air-Executor Job Results",
+        RULE,
+        f"Job Name: {state.get('name')}",
+        f"Final State: {state.get('state')}",
+        f"Created: {state.get('created_at')}",
+        f"Updated: {state.get('updated_at')}",
+    ]
+    if state.get("error"):
+        lines.append(f"Error: {state['error']}")
+    lines += ["", "Task Execution Details:", THIN]
+    for task in tasks:
+        status = str(task.get("status"))
+        command = " ".join([str(task.get("command", ""))] + [str(a) for a in task.get("args") or []])
+        lines += [
+            f"{ICONS.get(status, '•')} {task.get('id')}: {status}",
+            f"   Command: {command}",
+            f"   Started: {human(task.get('started_at'))}",
+            f"   Completed: {human(task.get('completed_at'))}",
+        ]
+        if task.get("error"):
+            lines.append(f"   Error: {task['error']}")
+        lines.append("")
+    lines.append(RULE)
+    return "\n".join(lines)

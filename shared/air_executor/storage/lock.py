@@ -1,0 +1,74 @@
+"""The per-job lock: an exclusive flock(2) on `<job>/.lock`.
+
+flock works between processes and between containers that share the volume on
+one host (same kernel, same inode), and any language can take it, which is
+why the protocol is just "flock this file" rather than a library's format.
+The lock file is never deleted: deleting it would let two holders lock two
+different inodes. Writes themselves go through atomic rename, so readers that
+do not lock still never see a half-written file from us.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from types import TracebackType
+
+from air_executor.errors import LockTimeout
+
+LOCK_FILE = ".lock"
+
+
+class JobLock:
+    """Context manager holding the exclusive lock of one job folder."""
+
+    def __init__(self, job_dir: str | os.PathLike[str], timeout: float | None = 30.0) -> None:
+        self.path = os.path.join(job_dir, LOCK_FILE)
+        self.timeout = timeout
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            if self.timeout is None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            else:
+                self._wait(fd, self.timeout)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    def _wait(self, fd: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        pause = 0.001
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockTimeout(
+                        f"timed out after {timeout:g} s waiting for the lock {self.path}"
+                    ) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def __enter__(self) -> JobLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
