@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PACKAGES := shared runner manager
 
-.PHONY: install test test-fast test-docker demo lint format images engine clean
+.PHONY: install test test-fast test-docker demo lint format images engine compose-up compose-down clean
 
 install: $(STAMP)
 
@@ -16,8 +16,25 @@ $(STAMP): $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt
 	$(BIN)/pip install --quiet $(foreach p,$(PACKAGES),-e ./$(p)) -e './manager[docker]' -r requirements-dev.txt
 	touch $(STAMP)
 
-test: install
+# Everything: unit, process, Docker and compose tests. Installs and starts a Docker
+# engine first when none answers (as root on Debian), and builds the images.
+test: install images
 	$(BIN)/pytest
+
+test-docker: install images
+	$(BIN)/pytest -m docker
+
+engine:
+	deploy/docker/ensure-engine.sh
+
+images: engine
+	deploy/docker/build-images.sh
+
+compose-up: images
+	docker compose --env-file deploy/.build.env up -d --build --wait
+
+compose-down:
+	docker compose --env-file deploy/.build.env down -v
 
 test-fast: install
 	$(BIN)/pytest -m "not docker and not slow"

@@ -43,6 +43,7 @@ class Runner:
     adopted: bool = False
     ended: RunnerState | None = None
     stop_sent: bool = False
+    kill_sent: bool = False
 
 
 @dataclass
@@ -65,6 +66,7 @@ class Manager:
     stopping: bool = False
     last_sweep: float = 0.0
     watcher: Watcher | None = None
+    cleanups: list[tuple[str, bool]] = field(default_factory=list)  # (runner id, lost), run outside locks
 
     def __post_init__(self) -> None:
         self.store = FileStore(self.config.base)
@@ -91,6 +93,7 @@ class Manager:
         )
         try:
             self.tick({ALL})
+            self.remove_orphans()
             while not self.stopping:
                 changed = self.watcher.wait(self.seconds_to_next_wake())
                 if not self.stopping:
@@ -199,11 +202,26 @@ class Manager:
             log.warning("job %s: lock busy for %g s; will try again", name, LOCK_WAIT, extra={"job": name})
             self.timers[name] = time.time() + 1.0
             return
+        finally:
+            self.run_cleanups()
         if entry.reported:
             log.info("job %s: files readable again", name, extra={"job": name})
         entry.unreadable_since, entry.reported = None, False
         for spec in deferred:
             self.launch_deferred(spec)
+
+    def run_cleanups(self) -> None:
+        """Remove ended runners (containers) once their outcome is on disk, outside the job lock."""
+        cleanups, self.cleanups = self.cleanups, []
+        for runner_id, lost in cleanups:
+            self._launcher.cleanup(runner_id, lost=lost)
+
+    def remove_orphans(self) -> None:
+        """After a restart: remove exited runners of ours whose tasks are already settled."""
+        live = {r.launch_id for r in self.runners.values()}
+        for runner_id in self._launcher.orphans(live):
+            log.info("removing the ended runner %s left by an earlier manager", runner_id)
+            self._launcher.cleanup(runner_id)
 
     def update_job(self, files: JobFiles, entry: JobEntry) -> list[LaunchSpec]:
         """Inside the job's lock: recover, validate, claim ready tasks, settle the job's state."""
@@ -253,7 +271,8 @@ class Manager:
 
     def schedule(self, name: str, tasks: list[dict[str, Any]]) -> None:
         """Wake up for this job when a retry delay or a runner deadline passes."""
-        times = [r.deadline for r in self.runners_of(name) if not r.stop_sent]
+        times = [r.deadline + (self.config.stop_grace if r.stop_sent else 0)
+                 for r in self.runners_of(name) if not r.kill_sent]
         retry_at = planner.next_retry_at(tasks)
         if retry_at is not None:
             times.append(retry_at)
@@ -398,17 +417,30 @@ class Manager:
         self.lose(task, runner_id, "runner is gone (its process or container no longer exists)", ended.details)
 
     def lose(self, task: dict[str, Any], runner_id: str | None, error: str, details: dict[str, Any]) -> None:
+        if details.get("oom_killed"):
+            error += "; it was killed for exceeding its memory limit"
+        if details.get("never_started"):
+            error = f"runner container never started within {self.config.runner_start_timeout:g} s"
+        tail = self._launcher.logs_tail(runner_id) if runner_id else ""
+        if tail:
+            error += f": {tail.splitlines()[-1][:200]}"
         log.error("task %s: %s", task.get("id"), error, extra={"task": task.get("id")})
         if runner_id:
-            self._launcher.cleanup(runner_id, lost=True)
+            self.cleanups.append((runner_id, True))
         lifecycle.finish_attempt(task, result=lifecycle.RUNNER_LOST, error=error, details=details or None)
 
     def enforce_deadline(self, runner: Runner) -> None:
-        if not runner.stop_sent and runner.runner_id and time.time() >= runner.deadline:
+        """Backstop for a runner that outlives its task's timeout: SIGTERM, then SIGKILL."""
+        if not runner.runner_id or time.time() < runner.deadline:
+            return
+        if not runner.stop_sent:
             log.warning("task %s: past its timeout, stopping runner %s", runner.task_id, runner.runner_id,
                         extra={"job": runner.job, "task": runner.task_id})
             self._launcher.stop(runner.runner_id)
             runner.stop_sent = True
+        elif not runner.kill_sent and time.time() >= runner.deadline + self.config.stop_grace:
+            self._launcher.stop(runner.runner_id, force=True)
+            runner.kill_sent = True
 
     def stop_cancelled(self, name: str, tasks: list[dict[str, Any]]) -> None:
         """Stop the runners of a cancelled job; tasks with no live runner are cancelled here."""
@@ -434,9 +466,21 @@ class Manager:
         """Forget runners whose outcome is on disk; the launcher may now remove them."""
         live_launches = {t.get("launch_id") for t in tasks if t.get("status") == lifecycle.RUNNING}
         for runner in self.runners_of(name):
-            if runner.ended is not None or (runner.adopted and runner.launch_id not in live_launches):
-                if runner.launch_id in live_launches:
-                    continue
+            if runner.launch_id in live_launches:
+                continue
+            if runner.ended is not None or runner.adopted:
                 del self.runners[runner.launch_id]
+                if runner.ended is not None and runner.ended.details:
+                    _merge_attempt_details(tasks, runner.launch_id, runner.ended.details)
                 if runner.runner_id:
-                    self._launcher.cleanup(runner.runner_id)
+                    self.cleanups.append((runner.runner_id, False))
+
+
+def _merge_attempt_details(tasks: list[dict[str, Any]], launch_id: str, details: dict[str, Any]) -> None:
+    """Add what the launcher saw (container id, image, OOM, exit code) to that attempt's record."""
+    for task in tasks:
+        for attempt in reversed(task.get("history") or []):
+            if attempt.get("launch_id") == launch_id:
+                for key, value in details.items():
+                    attempt.setdefault(key, value)
+                return

@@ -11,6 +11,11 @@ USAGE = "usage: python -m air_executor_runner BASE_PATH JOB_NAME TASK_ID LAUNCH_
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args == ["--version"]:
+        from air_executor import __version__
+
+        print(f"air-executor-runner {__version__}")
+        return 0
     if len(args) != 4 or not all(args):
         print(f"air-executor-runner: {USAGE}", file=sys.stderr)
         return EXIT_USAGE

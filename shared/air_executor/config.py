@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from air_executor.core.container import ContainerOptions
 from air_executor.errors import ConfigError
 from air_executor.storage.file_store import BASE_ENV, DEFAULT_BASE
 
@@ -37,6 +38,8 @@ class Config(BaseModel):
     runner_image: str = "air-executor-runner:latest"
     runner_cpus: float | None = Field(None, gt=0, le=256)
     runner_memory: str | None = Field(None, pattern=r"^[0-9]+[bkmgBKMG]?$")
+    runner_user: str = Field("10001:10001", pattern=r"^[1-9][0-9]*(:[0-9]+)?$", description="uid:gid, never root")
+    container_options: ContainerOptions = Field(default_factory=ContainerOptions)
     runner_start_timeout: float = Field(30, ge=1, le=600, description="seconds to start a runner")
     stop_grace: float = Field(10, ge=0, le=300, description="SIGTERM to SIGKILL, seconds")
     unreadable_after: float = Field(30, ge=1, le=3600, description="report unreadable files after")
@@ -102,9 +105,21 @@ def _env_overrides(env: Any) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     for name in Config.model_fields:
         value = env.get(ENV_PREFIX + name.upper())
-        if value is not None and name != "base_path":
-            overrides[name] = value
+        if value and name != "base_path":  # empty means unset (compose's ${VAR:-})
+            overrides[name] = _json_if_structured(name, value)
     return overrides
+
+
+def _json_if_structured(name: str, value: str) -> Any:
+    """Structured settings (container_options) come from the environment as JSON."""
+    if name != "container_options":
+        return value
+    import json
+
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise ConfigError(f"${ENV_PREFIX}{name.upper()} must be JSON, got {value!r}") from None
 
 
 def _describe(exc: ValidationError, path: Path | None) -> str:

@@ -66,11 +66,17 @@ class Launcher(Protocol):
     def find(self, spec_launch_id: str) -> str | None:
         """The id of a live runner started for this launch (after a manager restart)."""
 
-    def stop(self, runner_id: str) -> None:
-        """Ask the runner to stop (it records the task as killed)."""
+    def stop(self, runner_id: str, force: bool = False) -> None:
+        """Ask the runner to stop (it records the task as killed); `force` kills it outright."""
 
     def cleanup(self, runner_id: str, *, lost: bool = False) -> None:
         """Forget an ended runner; when `lost`, also end whatever it left running."""
+
+    def logs_tail(self, runner_id: str, lines: int = 20) -> str:
+        """The runner's own last output (not the task's log), for error messages."""
+
+    def orphans(self, live_launch_ids: set[str]) -> list[str]:
+        """Ended runners of this base left by an earlier manager, safe to remove."""
 
     def close(self) -> None:
         """Release resources on manager shutdown (runners keep running)."""

@@ -58,13 +58,16 @@ class SubprocessLauncher:
                 return f"{proc.pid}:{_start_time(proc.pid)}"
         return None
 
-    def stop(self, runner_id: str) -> None:
+    def stop(self, runner_id: str, force: bool = False) -> None:
+        """SIGTERM the runner (it ends its task's process group); SIGKILL all of it when forced."""
         pid, started = _parse(runner_id)
         if pid in self.children or _same_process_alive(pid, started):
             try:
-                os.kill(pid, signal.SIGTERM)
+                os.kill(pid, signal.SIGKILL if force else signal.SIGTERM)
             except ProcessLookupError:
                 pass
+        if force:
+            kill_session(pid)
 
     def cleanup(self, runner_id: str, *, lost: bool = False) -> None:
         pid, _ = _parse(runner_id)
@@ -73,6 +76,12 @@ class SubprocessLauncher:
             child.poll()
         if lost:
             kill_session(pid)
+
+    def logs_tail(self, runner_id: str, lines: int = 20) -> str:
+        return ""  # a runner process writes its own messages to the manager's log
+
+    def orphans(self, live_launch_ids: set[str]) -> list[str]:
+        return []  # an ended process leaves nothing behind to remove
 
     def close(self) -> None:
         self.children.clear()

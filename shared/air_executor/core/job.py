@@ -48,8 +48,13 @@ class Job(BaseModel):
         return check_job_name(value)
 
     def to_dict(self) -> dict[str, Any]:
-        """The document as written: the seed's fields always, optional ones when set."""
-        return _ordered(self.model_dump(mode="json", exclude_none=True), SEED_FIELDS)
+        """The document as written: the seed's fields always, optional ones when set.
+
+        Unknown fields are kept as they came, null ones included (PRODUCT.md §3).
+        """
+        extra = self.model_extra or {}
+        doc = {k: v for k, v in self.model_dump(mode="json").items() if v is not None or k in extra}
+        return _ordered(doc, SEED_FIELDS)
 
 
 def _ordered(doc: dict[str, Any], first: tuple[str, ...]) -> dict[str, Any]:

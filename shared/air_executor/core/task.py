@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from air_executor.core import lifecycle
 from air_executor.core.clock import now_iso
+from air_executor.core.container import ContainerOptions
 from air_executor.errors import InvalidJob
 from air_executor.storage.names import check_task_id
 
@@ -79,7 +80,7 @@ class Task(BaseModel):
     image: str | None = None
     cpus: float | None = Field(default=None, gt=0, le=256)
     memory: str | None = Field(default=None, pattern=r"^[0-9]+[bkmgBKMG]?$")
-    container_options: dict[str, Any] | None = None
+    container_options: ContainerOptions | None = None
     # Optional: dynamic tasks.
     parent: str | None = None
     depth: int = Field(default=0, ge=0)

@@ -1,0 +1,52 @@
+# Two images from one file: `--target runner` and `--target manager`.
+#
+# On an ordinary host `docker compose up --build` just works: the base is a
+# public Python image and packages come from PyPI. On a host without a registry
+# (see README "Building images offline"), `make images` passes a locally built
+# BASE_IMAGE and PIP_INSTALL_ARGS that point pip at deploy/wheels/.
+ARG BASE_IMAGE=python:3.11-slim
+
+# ---- build stages: a virtual environment each, so sources and wheels stay behind
+FROM ${BASE_IMAGE} AS build-base
+ARG PIP_INSTALL_ARGS=""
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
+COPY deploy/wheels/ /wheels/
+COPY shared/ /src/shared/
+RUN python3 -m venv /opt/venv
+
+FROM build-base AS build-runner
+ARG PIP_INSTALL_ARGS=""
+COPY runner/ /src/runner/
+RUN /opt/venv/bin/pip install ${PIP_INSTALL_ARGS} /src/shared /src/runner
+
+FROM build-base AS build-manager
+ARG PIP_INSTALL_ARGS=""
+COPY runner/ /src/runner/
+COPY manager/ /src/manager/
+RUN /opt/venv/bin/pip install ${PIP_INSTALL_ARGS} /src/shared /src/runner "/src/manager[docker]" supervisor
+
+# ---- the runner: executes one task and exits. No Docker SDK, no socket, not root.
+FROM ${BASE_IMAGE} AS runner
+ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HOME=/tmp
+COPY --from=build-runner /opt/venv /opt/venv
+USER 10001:10001
+WORKDIR /tmp
+ENTRYPOINT ["python", "-m", "air_executor_runner"]
+CMD ["--version"]
+
+# ---- the manager: supervisor runs the manager and its health endpoint.
+FROM ${BASE_IMAGE} AS manager
+ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    AIR_EXECUTOR_BASE_PATH=/data/.air-executor \
+    AIR_EXECUTOR_LAUNCHER=auto \
+    AIR_EXECUTOR_LOG_FORMAT=text
+COPY --from=build-manager /opt/venv /opt/venv
+COPY deploy/manager/supervisord.conf /etc/air-executor/supervisord.conf
+RUN mkdir -p /data/.air-executor
+VOLUME ["/data"]
+WORKDIR /data
+# supervisord stops its programs on SIGTERM; the manager leaves runners running.
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["python", "-m", "air_executor_manager.health", "--check"]
+CMD ["supervisord", "-c", "/etc/air-executor/supervisord.conf"]

@@ -1,0 +1,257 @@
+"""Runners as short-lived Docker containers, one per task attempt, through the Docker SDK.
+
+Containers are labelled with the base volume, job, task and launch id, so a
+restarted manager finds its own. A container is removed only after its
+outcome is on disk and its exit code, OOM flag and image were read.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.types import DeviceRequest, Mount
+
+from air_executor.config import Config
+from air_executor.core.container import ContainerOptions
+from air_executor_manager.launchers.base import LaunchError, LaunchSpec, RunnerState
+from air_executor_manager.launchers.docker_mounts import base_mount
+
+log = logging.getLogger("air_executor.manager")
+
+LABEL = "air-executor"
+ALIVE = frozenset({"created", "running", "restarting", "paused"})
+
+
+class DockerLauncher:
+    name = "docker"
+    launch_under_lock = False  # creating a container takes long enough to keep the lock free
+
+    def __init__(self, config: Config, client: Any) -> None:
+        self.config = config
+        self.client = client
+        self.base = str(config.base)
+        self.mount, self.volume_key = base_mount(client, self.base)
+        self.manager_name = socket.gethostname()
+        self._stop_sent: dict[str, float] = {}
+        self._created: dict[str, float] = {}
+
+    # -- the launcher protocol -------------------------------------------------------------
+
+    def runner_id_for(self, spec: LaunchSpec) -> str | None:
+        return f"ae-{spec.job[:40]}-{spec.task_id[:40]}-{spec.launch_id[:12]}"
+
+    def launch(self, spec: LaunchSpec) -> str:
+        name = self.runner_id_for(spec)
+        assert name is not None
+        image = spec.task.get("image") or self.config.runner_image
+        try:
+            user = self.prepare_job_folder(spec.job)
+            kwargs = self.container_kwargs(spec, name, image, user)
+            container = self.client.containers.create(image, [*spec.runner_args], **kwargs)
+        except ImageNotFound:
+            raise LaunchError(f"runner image {image!r} not found (build it: make images)") from None
+        except (APIError, DockerException, ValueError) as exc:
+            raise LaunchError(f"cannot create the runner container: {_explain(exc)}") from None
+        self._created[name] = time.monotonic()
+        try:
+            container.start()
+        except (APIError, DockerException) as exc:
+            self._remove(name)
+            raise LaunchError(f"the runner container failed to start: {_explain(exc)}") from None
+        return name
+
+    def container_kwargs(self, spec: LaunchSpec, name: str, image: str, user: str) -> dict[str, Any]:
+        task = spec.task
+        options = ContainerOptions.model_validate(
+            {**self.config.container_options.model_dump(exclude_defaults=True),
+             **(task.get("container_options") or {})}
+        )
+        cpus = task.get("cpus") or self.config.runner_cpus
+        memory = task.get("memory") or self.config.runner_memory
+        kwargs: dict[str, Any] = {
+            "name": name,
+            "labels": {
+                LABEL: "runner",
+                f"{LABEL}.volume": self.volume_key,
+                f"{LABEL}.manager": self.manager_name,
+                f"{LABEL}.job": spec.job,
+                f"{LABEL}.task": spec.task_id,
+                f"{LABEL}.launch": spec.launch_id,
+            },
+            "user": user,
+            "environment": spec.runner_env,
+            "mounts": [self.mount, *[Mount(m.target, m.source, type=m.type, read_only=m.read_only)
+                                     for m in options.mounts]],
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "detach": True,
+        }
+        if cpus:
+            kwargs["nano_cpus"] = int(float(cpus) * 1e9)
+        if memory:
+            kwargs["mem_limit"] = memory
+        if options.shm_size:
+            kwargs["shm_size"] = options.shm_size
+        if options.devices:
+            kwargs["devices"] = options.devices
+        if options.gpus is not None:
+            count = -1 if options.gpus == "all" else int(options.gpus)
+            kwargs["device_requests"] = [DeviceRequest(count=count, capabilities=[["gpu"]])]
+        if options.runtime:
+            kwargs["runtime"] = options.runtime
+        if options.network_mode:
+            kwargs["network_mode"] = options.network_mode
+        if options.pids_limit:
+            kwargs["pids_limit"] = options.pids_limit
+        if options.read_only_root:
+            kwargs["read_only"] = True
+            kwargs["tmpfs"] = {"/tmp": ""}
+        return kwargs
+
+    def prepare_job_folder(self, job: str) -> str:
+        """The uid:gid runners of this job run as: the job folder's owner, never root.
+
+        A root-owned job folder (written by a root client or manager) is handed
+        to the configured runner user first, so the runner can write its outcome.
+        """
+        job_dir = Path(self.base) / "jobs" / job
+        st = job_dir.stat()
+        if st.st_uid != 0:
+            return f"{st.st_uid}:{st.st_gid}"
+        uid, _, gid = self.config.runner_user.partition(":")
+        owner = (int(uid), int(gid or uid))
+        if os.geteuid() == 0:
+            for path in [job_dir, *job_dir.iterdir(), *(job_dir / "logs").glob("*")]:
+                os.chown(path, *owner, follow_symlinks=False)
+        return f"{owner[0]}:{owner[1]}"
+
+    def state(self, runner_id: str) -> RunnerState:
+        try:
+            container = self.client.containers.get(runner_id)
+        except NotFound:
+            return RunnerState(alive=False, details={"container": runner_id, "container_gone": True})
+        except DockerException as exc:
+            log.warning("cannot inspect %s: %s", runner_id, exc)
+            return RunnerState(alive=True)  # unknown: never declare a runner lost on an API hiccup
+        status = container.status
+        if status == "created" and self._start_overdue(runner_id, container):
+            return RunnerState(alive=False, details={**self._details(container), "never_started": True})
+        if status in ALIVE:
+            return RunnerState(alive=True)
+        details = self._details(container)
+        return RunnerState(alive=False, exit_code=details.get("exit_code"), details=details)
+
+    def find(self, launch_id: str) -> str | None:
+        try:
+            found = self.client.containers.list(all=True, filters={"label": f"{LABEL}.launch={launch_id}"})
+        except DockerException:
+            return None
+        return found[0].name if found else None
+
+    def stop(self, runner_id: str, force: bool = False) -> None:
+        """SIGTERM (the runner ends its task and records it), SIGKILL when forced."""
+        try:
+            self.client.containers.get(runner_id).kill(signal="SIGKILL" if force else "SIGTERM")
+        except (NotFound, APIError):
+            pass
+
+    def cleanup(self, runner_id: str, *, lost: bool = False) -> None:
+        self._created.pop(runner_id, None)
+        self._stop_sent.pop(runner_id, None)
+        self._remove(runner_id)
+
+    def logs_tail(self, runner_id: str, lines: int = 20) -> str:
+        try:
+            raw = self.client.containers.get(runner_id).logs(tail=lines)
+        except DockerException:
+            return ""
+        return raw.decode("utf-8", "replace").strip()
+
+    def orphans(self, live_launch_ids: set[str]) -> list[str]:
+        """Exited containers of this base volume whose task is no longer running."""
+        try:
+            ours = self.client.containers.list(
+                all=True, filters={"label": f"{LABEL}.volume={self.volume_key}", "status": "exited"}
+            )
+        except DockerException:
+            return []
+        return [c.name for c in ours if c.labels.get(f"{LABEL}.launch") not in live_launch_ids]
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except DockerException:
+            pass
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _start_overdue(self, runner_id: str, container: Any) -> bool:
+        created = self._created.get(runner_id)
+        if created is not None:
+            return time.monotonic() - created > self.config.runner_start_timeout
+        stamp = _parse_docker_time(container.attrs.get("Created"))
+        return stamp is not None and time.time() - stamp > self.config.runner_start_timeout
+
+    def _details(self, container: Any) -> dict[str, Any]:
+        attrs = container.attrs
+        state = attrs.get("State") or {}
+        started = _parse_docker_time(state.get("StartedAt"))
+        finished = _parse_docker_time(state.get("FinishedAt"))
+        details = {
+            "container_id": container.id,
+            "image": (attrs.get("Config") or {}).get("Image"),
+            "image_id": attrs.get("Image"),
+            "exit_code": state.get("ExitCode"),
+            "oom_killed": bool(state.get("OOMKilled")),
+        }
+        if started and finished and finished >= started:
+            details["container_wall_time"] = round(finished - started, 3)
+        return details
+
+    def _remove(self, runner_id: str) -> None:
+        try:
+            self.client.containers.get(runner_id).remove(force=True)
+        except NotFound:
+            pass
+        except DockerException as exc:
+            log.warning("cannot remove runner container %s: %s", runner_id, exc)
+
+
+def _parse_docker_time(value: str | None) -> float | None:
+    if not value or value.startswith("0001-"):
+        return None
+    # Docker gives nanoseconds; datetime takes at most microseconds.
+    head, _, rest = value.partition(".")
+    fraction = "".join(ch for ch in rest if ch.isdigit())[:6]
+    try:
+        return datetime.fromisoformat(f"{head}.{fraction or '0'}+00:00").timestamp()
+    except ValueError:
+        return None
+
+
+def _explain(exc: Exception) -> str:
+    return str(getattr(exc, "explanation", None) or exc).splitlines()[0]
+
+
+def probe(config: Config) -> DockerLauncher:
+    """A Docker launcher if an engine answers and the runner image exists; LaunchError otherwise."""
+    try:
+        client = docker.from_env(timeout=max(int(config.runner_start_timeout), 5))
+        client.ping()
+    except DockerException as exc:
+        raise LaunchError(f"no Docker engine answers ({_explain(exc)})") from None
+    try:
+        client.images.get(config.runner_image)
+    except ImageNotFound:
+        raise LaunchError(f"runner image {config.runner_image!r} not found (build it: make images)") from None
+    except DockerException as exc:
+        raise LaunchError(f"cannot check the runner image: {_explain(exc)}") from None
+    return DockerLauncher(config, client)

@@ -1,0 +1,82 @@
+"""What a launcher is: start a runner for one task, tell if it lives, stop it, clean it up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from air_executor.config import Config
+from air_executor.errors import AirExecutorError
+
+
+class LaunchError(AirExecutorError):
+    """A runner could not be started; its task fails with this message."""
+
+
+@dataclass
+class LaunchSpec:
+    """Everything a launcher needs to start the runner of one task attempt."""
+
+    base_path: Path
+    job: str
+    task_id: str
+    launch_id: str
+    task: dict[str, Any]
+    config: Config
+
+    @property
+    def runner_args(self) -> list[str]:
+        return [str(self.base_path), self.job, self.task_id, self.launch_id]
+
+    @property
+    def runner_env(self) -> dict[str, str]:
+        return {
+            "AIR_EXECUTOR_TASK_TIMEOUT": str(self.config.task_timeout),
+            "AIR_EXECUTOR_STOP_GRACE": str(self.config.stop_grace),
+        }
+
+
+@dataclass
+class RunnerState:
+    """What a launcher knows of a runner that has ended."""
+
+    alive: bool
+    exit_code: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Launcher(Protocol):
+    """The pluggable part of the manager (subprocess and Docker implement it)."""
+
+    name: str
+    # True when `launch` is quick enough to run while the job's lock is held,
+    # so the claim and the runner id are written in one go.
+    launch_under_lock: bool
+
+    def runner_id_for(self, spec: LaunchSpec) -> str | None:
+        """The runner id known before launching (a container name), else None."""
+
+    def launch(self, spec: LaunchSpec) -> str:
+        """Start the runner; returns its id. Raises LaunchError."""
+
+    def state(self, runner_id: str) -> RunnerState:
+        """Whether the runner still lives, and how it ended if it did not."""
+
+    def find(self, spec_launch_id: str) -> str | None:
+        """The id of a live runner started for this launch (after a manager restart)."""
+
+    def stop(self, runner_id: str, force: bool = False) -> None:
+        """Ask the runner to stop (it records the task as killed); `force` kills it outright."""
+
+    def cleanup(self, runner_id: str, *, lost: bool = False) -> None:
+        """Forget an ended runner; when `lost`, also end whatever it left running."""
+
+    def logs_tail(self, runner_id: str, lines: int = 20) -> str:
+        """The runner's own last output (not the task's log), for error messages."""
+
+    def orphans(self, live_launch_ids: set[str]) -> list[str]:
+        """Ended runners of this base left by an earlier manager, safe to remove."""
+
+    def close(self) -> None:
+        """Release resources on manager shutdown (runners keep running)."""

@@ -1,0 +1,486 @@
+"""The manager loop: reap ended runners, recover lost ones, launch ready tasks, sleep.
+
+It keeps no state that is not also on disk: what it holds in memory (runners
+it launched or adopted, which jobs are finished) is rebuilt from the job files
+and the launcher when it starts, so a killed manager loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from air_executor.config import Config
+from air_executor.core import lifecycle
+from air_executor.core.clock import now_iso, parse_iso
+from air_executor.errors import FileUnreadable, JobNotFound, LockTimeout
+from air_executor.storage.file_store import JobFiles, FileStore, STATE_FILE, TASKS_FILE
+from air_executor_manager import planner
+from air_executor_manager.launchers import Launcher, LaunchError, LaunchSpec, RunnerState, choose_launcher
+from air_executor_manager.watcher import ALL, Watcher
+
+log = logging.getLogger("air_executor.manager")
+
+LOCK_WAIT = 2.0  # seconds to wait for a job's lock before trying again later
+FINAL = frozenset({lifecycle.COMPLETED, lifecycle.FAILED})
+
+
+@dataclass
+class Runner:
+    """A runner this manager launched or adopted, keyed by its task attempt's launch id."""
+
+    job: str
+    task_id: str
+    launch_id: str
+    runner_id: str | None
+    launched: float
+    deadline: float
+    adopted: bool = False
+    ended: RunnerState | None = None
+    stop_sent: bool = False
+    kill_sent: bool = False
+
+
+@dataclass
+class JobEntry:
+    done: bool = False
+    signature: tuple[int, ...] | None = None
+    unreadable_since: float | None = None
+    reported: bool = False
+
+
+@dataclass
+class Manager:
+    config: Config
+    launcher: Launcher | None = None
+    store: FileStore = field(init=False)
+    runners: dict[str, Runner] = field(default_factory=dict)
+    jobs: dict[str, JobEntry] = field(default_factory=dict)
+    timers: dict[str, float] = field(default_factory=dict)
+    starved: dict[str, None] = field(default_factory=dict)
+    stopping: bool = False
+    last_sweep: float = 0.0
+    watcher: Watcher | None = None
+    cleanups: list[tuple[str, bool]] = field(default_factory=list)  # (runner id, lost), run outside locks
+
+    def __post_init__(self) -> None:
+        self.store = FileStore(self.config.base)
+        self.store.jobs_path.mkdir(parents=True, exist_ok=True)
+        if self.launcher is None:
+            self.launcher = choose_launcher(self.config)
+
+    @property
+    def _launcher(self) -> Launcher:
+        assert self.launcher is not None
+        return self.launcher
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def run(self) -> None:
+        self.watcher = Watcher(self.store.jobs_path)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_stop)
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # only to wake the select
+        log.info(
+            "manager started: base %s, launcher %s, poll_interval %g s, inotify %s",
+            self.store.base_path, self._launcher.name, self.config.poll_interval,
+            "on" if self.watcher.reliable else "off",
+        )
+        try:
+            self.tick({ALL})
+            self.remove_orphans()
+            while not self.stopping:
+                changed = self.watcher.wait(self.seconds_to_next_wake())
+                if not self.stopping:
+                    self.tick(changed)
+        finally:
+            self.watcher.close()
+            self._launcher.close()
+        alive = sum(1 for r in self.runners.values() if r.ended is None)
+        log.info("manager stopped; %d runner(s) keep running and will be adopted on restart", alive)
+
+    def _on_stop(self, signum: int, _frame: Any) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        self.stopping = True
+
+    def tick(self, changed: set[str]) -> None:
+        """One pass: the verbs of the loop, over the jobs that need a look."""
+        names = set(changed) | self.reap_finished() | self.due_timers()
+        if self.free_slots() > 0:
+            names |= set(self.starved)
+        if ALL in names or time.monotonic() - self.last_sweep >= self.config.poll_interval:
+            full = ALL in names or self.watcher is None or not self.watcher.reliable
+            names.discard(ALL)
+            names |= self.sweep(full)
+            self.last_sweep = time.monotonic()
+        for name in self.ordered(names):
+            self.process_job(name)
+
+    def seconds_to_next_wake(self) -> float:
+        next_sweep = self.last_sweep + self.config.poll_interval - time.monotonic()
+        wake = [next_sweep]
+        if self.timers:
+            wake.append(min(self.timers.values()) - time.time())
+        return max(min(wake), 0.0)
+
+    # -- which jobs to look at ---------------------------------------------------------------
+
+    def sweep(self, full: bool) -> set[str]:
+        """Active jobs; with `full`, also every folder whose files changed since last seen."""
+        if not full:
+            return {name for name, entry in self.jobs.items() if not entry.done}
+        listed = self.store.list_job_names()
+        names = set()
+        for name in listed:
+            entry = self.jobs.get(name)
+            if self.watcher is not None:
+                self.watcher.watch_job(name)
+            if entry is None or not entry.done or entry.signature != self.signature(name):
+                names.add(name)
+        for gone in set(self.jobs) - set(listed):
+            self.forget(gone)
+        return names
+
+    def signature(self, name: str) -> tuple[int, ...]:
+        job_dir = self.store.jobs_path / name
+        parts: list[int] = []
+        for file in (STATE_FILE, TASKS_FILE):
+            try:
+                st = (job_dir / file).stat()
+                parts += [st.st_mtime_ns, st.st_size, st.st_ino]
+            except OSError:
+                parts += [0, 0, 0]
+        return tuple(parts)
+
+    def due_timers(self) -> set[str]:
+        now = time.time()
+        due = {name for name, at in self.timers.items() if at <= now}
+        for name in due:
+            del self.timers[name]
+        return due
+
+    def ordered(self, names: Iterable[str]) -> list[str]:
+        """Starved jobs first (fairness), then in the order they were first seen."""
+        rank = {name: i for i, name in enumerate(self.jobs)}
+        return sorted(names, key=lambda n: (n not in self.starved, rank.get(n, len(rank)), n))
+
+    def forget(self, name: str) -> None:
+        self.jobs.pop(name, None)
+        self.timers.pop(name, None)
+        self.starved.pop(name, None)
+        if self.watcher is not None:
+            self.watcher.forget_job(name)
+
+    def free_slots(self) -> int:
+        busy = sum(1 for r in self.runners.values() if r.ended is None)
+        return self.config.max_concurrent_runners - busy
+
+    # -- one job -----------------------------------------------------------------------------
+
+    def process_job(self, name: str) -> None:
+        entry = self.jobs.setdefault(name, JobEntry())
+        deferred: list[LaunchSpec] = []
+        try:
+            state = self.store.read_state(name)  # lock-free: finished jobs cost one read
+            if state.get("state") in FINAL and not self.runners_of(name):
+                self.mark_done(name, entry)
+                return
+            with self.store.transaction(name, timeout=LOCK_WAIT) as files:
+                deferred = self.update_job(files, entry)
+        except FileUnreadable as exc:
+            self.note_unreadable(name, entry, exc)
+            return
+        except JobNotFound:
+            self.forget(name)
+            return
+        except LockTimeout:
+            log.warning("job %s: lock busy for %g s; will try again", name, LOCK_WAIT, extra={"job": name})
+            self.timers[name] = time.time() + 1.0
+            return
+        finally:
+            self.run_cleanups()
+        if entry.reported:
+            log.info("job %s: files readable again", name, extra={"job": name})
+        entry.unreadable_since, entry.reported = None, False
+        for spec in deferred:
+            self.launch_deferred(spec)
+
+    def run_cleanups(self) -> None:
+        """Remove ended runners (containers) once their outcome is on disk, outside the job lock."""
+        cleanups, self.cleanups = self.cleanups, []
+        for runner_id, lost in cleanups:
+            self._launcher.cleanup(runner_id, lost=lost)
+
+    def remove_orphans(self) -> None:
+        """After a restart: remove exited runners of ours whose tasks are already settled."""
+        live = {r.launch_id for r in self.runners.values()}
+        for runner_id in self._launcher.orphans(live):
+            log.info("removing the ended runner %s left by an earlier manager", runner_id)
+            self._launcher.cleanup(runner_id)
+
+    def update_job(self, files: JobFiles, entry: JobEntry) -> list[LaunchSpec]:
+        """Inside the job's lock: recover, validate, claim ready tasks, settle the job's state."""
+        name, state, tasks = files.name, files.state or {}, files.tasks or []
+        deferred: list[LaunchSpec] = []
+        if state.get("state") == lifecycle.CANCELLED:
+            self.stop_cancelled(name, tasks)
+        elif state.get("state") not in FINAL:
+            for task in tasks:
+                if task.get("status") == lifecycle.RUNNING:
+                    self.check_running(name, task, state)
+            planner.fail_invalid(tasks)
+            planner.skip_blocked(tasks)
+            deferred = self.start(name, self.claim_ready(name, state, tasks))
+            before = state.get("state")
+            if planner.settle_job(state, tasks) and state.get("state") != before:
+                log.info("job %s: %s -> %s", name, before, state.get("state"), extra={"job": name})
+        self.drop_ended_runners(name, tasks)
+        entry.done = state.get("state") in lifecycle.JOB_DONE and not self.runners_of(name)
+        if entry.done:
+            self.mark_done(name, entry)
+        else:
+            self.schedule(name, tasks)
+        return deferred
+
+    def mark_done(self, name: str, entry: JobEntry) -> None:
+        entry.done = True
+        if self.watcher is None or not self.watcher.reliable:
+            entry.signature = self.signature(name)
+        self.timers.pop(name, None)
+        self.starved.pop(name, None)
+
+    def note_unreadable(self, name: str, entry: JobEntry, exc: FileUnreadable) -> None:
+        """Half-written files are 'not ready yet'; files that stay bad are reported once, left intact."""
+        now = time.time()
+        if entry.unreadable_since is None:
+            entry.unreadable_since = now
+            log.debug("job %s not ready yet: %s", name, exc, extra={"job": name})
+        elif not entry.reported and now - entry.unreadable_since >= self.config.unreadable_after:
+            entry.reported = True
+            log.error(
+                "job %s: unreadable for %.0f s, skipping it and leaving its files as they are: %s",
+                name, now - entry.unreadable_since, exc, extra={"job": name},
+            )
+        entry.done = False
+        self.timers[name] = now + self.config.poll_interval
+
+    def schedule(self, name: str, tasks: list[dict[str, Any]]) -> None:
+        """Wake up for this job when a retry delay or a runner deadline passes."""
+        times = [r.deadline + (self.config.stop_grace if r.stop_sent else 0)
+                 for r in self.runners_of(name) if not r.kill_sent]
+        retry_at = planner.next_retry_at(tasks)
+        if retry_at is not None:
+            times.append(retry_at)
+        if times:
+            self.timers[name] = min(times)
+        else:
+            self.timers.pop(name, None)
+
+    def runners_of(self, name: str) -> list[Runner]:
+        return [r for r in self.runners.values() if r.job == name]
+
+    # -- runners: claim, launch, reap, recover, stop -------------------------------------------
+
+    def claim_ready(self, name: str, state: dict[str, Any], tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Mark ready tasks running, within the job's and the manager's limits."""
+        limit = int(state.get("max_parallel") or self.config.max_parallel)
+        running = sum(1 for t in tasks if t.get("status") == lifecycle.RUNNING)
+        claims: list[dict[str, Any]] = []
+        self.starved.pop(name, None)
+        for task in planner.ready_tasks(tasks):
+            if running >= limit:
+                break
+            if self.free_slots() <= 0:
+                self.starved[name] = None
+                break
+            launch_id = uuid.uuid4().hex
+            for key in ("runner_id", "runner_pid", "runner_host", "not_before"):
+                task.pop(key, None)
+            task.update(
+                status=lifecycle.RUNNING,
+                attempts=int(task.get("attempts") or 0) + 1,
+                launch_id=launch_id,
+                launched_at=now_iso(),
+                launcher=self._launcher.name,
+                started_at=None,
+                completed_at=None,
+                error=None,
+            )
+            now = time.time()
+            self.runners[launch_id] = Runner(name, str(task["id"]), launch_id, None, now, self.deadline(task, now))
+            running += 1
+            claims.append(task)
+        return claims
+
+    def deadline(self, task: dict[str, Any], launched: float) -> float:
+        """When the manager stops a runner itself: the task's timeout plus start-up and grace."""
+        timeout = task.get("timeout") or self.config.task_timeout
+        return launched + float(timeout) + self.config.runner_start_timeout + self.config.stop_grace
+
+    def start(self, name: str, claims: list[dict[str, Any]]) -> list[LaunchSpec]:
+        """Launch quick launchers now (under the lock); return the rest to launch after it."""
+        deferred = []
+        for task in claims:
+            spec = LaunchSpec(self.store.base_path, name, str(task["id"]), task["launch_id"], dict(task), self.config)
+            runner = self.runners[spec.launch_id]
+            if not self._launcher.launch_under_lock:
+                runner.runner_id = task["runner_id"] = self._launcher.runner_id_for(spec)
+                deferred.append(spec)
+                continue
+            try:
+                runner.runner_id = task["runner_id"] = self._launcher.launch(spec)
+            except LaunchError as exc:
+                self.fail_to_start(task, str(exc))
+                continue
+            log.info("job %s: launched task %s (%s)", name, spec.task_id, runner.runner_id,
+                     extra={"job": name, "task": spec.task_id})
+        return deferred
+
+    def launch_deferred(self, spec: LaunchSpec) -> None:
+        try:
+            runner_id = self._launcher.launch(spec)
+        except LaunchError as exc:
+            log.error("job %s: task %s failed to start: %s", spec.job, spec.task_id, exc,
+                      extra={"job": spec.job, "task": spec.task_id})
+            self._record_start_failure(spec, str(exc))
+            return
+        log.info("job %s: launched task %s (%s)", spec.job, spec.task_id, runner_id,
+                 extra={"job": spec.job, "task": spec.task_id})
+
+    def _record_start_failure(self, spec: LaunchSpec, error: str) -> None:
+        try:
+            with self.store.transaction(spec.job, timeout=LOCK_WAIT) as files:
+                task = files.task(spec.task_id)
+                if task is not None and task.get("launch_id") == spec.launch_id and task.get("status") == lifecycle.RUNNING:
+                    self.fail_to_start(task, error)
+                    planner.settle_job(files.state or {}, files.tasks or [])
+        except (FileUnreadable, JobNotFound, LockTimeout) as exc:
+            log.warning("job %s: could not record the start failure yet: %s", spec.job, exc)
+            self.timers[spec.job] = time.time()
+
+    def fail_to_start(self, task: dict[str, Any], error: str) -> None:
+        runner = self.runners.pop(task.get("launch_id", ""), None)
+        if runner is not None and runner.runner_id:
+            self._launcher.cleanup(runner.runner_id, lost=True)
+        lifecycle.finish_attempt(task, result=lifecycle.FAILED_TO_START, error=error)
+
+    def reap_finished(self) -> set[str]:
+        """Notice runners that ended; their jobs get a look this tick."""
+        jobs = set()
+        for runner in self.runners.values():
+            if runner.ended is None and runner.runner_id:
+                state = self._launcher.state(runner.runner_id)
+                if not state.alive:
+                    runner.ended = state
+                    jobs.add(runner.job)
+        return jobs
+
+    def check_running(self, name: str, task: dict[str, Any], state: dict[str, Any]) -> None:
+        """A task marked running: is its runner ours and alive, adoptable, or lost?"""
+        launch_id = str(task.get("launch_id") or "")
+        runner = self.runners.get(launch_id)
+        if runner is None:
+            self.adopt_or_lose(name, task, launch_id)
+            return
+        ended = runner.ended
+        if ended is None and runner.runner_id:
+            current = self._launcher.state(runner.runner_id)
+            ended = None if current.alive else current
+        if ended is None:
+            self.enforce_deadline(runner)
+            return
+        code = f" (exit code {ended.exit_code})" if ended.exit_code is not None else ""
+        self.lose(task, runner.runner_id, f"runner died before recording an outcome{code}", ended.details)
+        del self.runners[launch_id]
+
+    def adopt_or_lose(self, name: str, task: dict[str, Any], launch_id: str) -> None:
+        runner_id = task.get("runner_id") or (self._launcher.find(launch_id) if launch_id else None)
+        if runner_id and self._launcher.state(runner_id).alive:
+            launched = parse_iso(task.get("launched_at")) or time.time()
+            self.runners[launch_id] = Runner(
+                name, str(task.get("id")), launch_id, runner_id, launched, self.deadline(task, launched), adopted=True
+            )
+            task["runner_id"] = runner_id
+            log.info("job %s: adopted the live runner %s of task %s", name, runner_id, task.get("id"),
+                     extra={"job": name, "task": task.get("id")})
+            return
+        launched = parse_iso(task.get("launched_at")) or 0.0
+        if not runner_id and time.time() - launched < self.config.runner_start_timeout:
+            self.timers[name] = launched + self.config.runner_start_timeout
+            return  # launched moments ago by a manager that died: give it time to appear
+        ended = self._launcher.state(runner_id) if runner_id else RunnerState(alive=False)
+        self.lose(task, runner_id, "runner is gone (its process or container no longer exists)", ended.details)
+
+    def lose(self, task: dict[str, Any], runner_id: str | None, error: str, details: dict[str, Any]) -> None:
+        if details.get("oom_killed"):
+            error += "; it was killed for exceeding its memory limit"
+        if details.get("never_started"):
+            error = f"runner container never started within {self.config.runner_start_timeout:g} s"
+        tail = self._launcher.logs_tail(runner_id) if runner_id else ""
+        if tail:
+            error += f": {tail.splitlines()[-1][:200]}"
+        log.error("task %s: %s", task.get("id"), error, extra={"task": task.get("id")})
+        if runner_id:
+            self.cleanups.append((runner_id, True))
+        lifecycle.finish_attempt(task, result=lifecycle.RUNNER_LOST, error=error, details=details or None)
+
+    def enforce_deadline(self, runner: Runner) -> None:
+        """Backstop for a runner that outlives its task's timeout: SIGTERM, then SIGKILL."""
+        if not runner.runner_id or time.time() < runner.deadline:
+            return
+        if not runner.stop_sent:
+            log.warning("task %s: past its timeout, stopping runner %s", runner.task_id, runner.runner_id,
+                        extra={"job": runner.job, "task": runner.task_id})
+            self._launcher.stop(runner.runner_id)
+            runner.stop_sent = True
+        elif not runner.kill_sent and time.time() >= runner.deadline + self.config.stop_grace:
+            self._launcher.stop(runner.runner_id, force=True)
+            runner.kill_sent = True
+
+    def stop_cancelled(self, name: str, tasks: list[dict[str, Any]]) -> None:
+        """Stop the runners of a cancelled job; tasks with no live runner are cancelled here."""
+        for task in tasks:
+            if task.get("status") != lifecycle.RUNNING:
+                continue
+            runner = self.runners.get(str(task.get("launch_id") or ""))
+            alive = runner is not None and runner.ended is None and runner.runner_id is not None
+            if alive and runner is not None and runner.runner_id is not None:
+                if not runner.stop_sent:
+                    log.info("job %s: cancelled, stopping task %s", name, task.get("id"), extra={"job": name})
+                    self._launcher.stop(runner.runner_id)
+                    runner.stop_sent = True
+                continue
+            if runner is None:
+                runner_id = task.get("runner_id") or self._launcher.find(str(task.get("launch_id") or ""))
+                if runner_id and self._launcher.state(runner_id).alive:
+                    self.adopt_or_lose(name, task, str(task.get("launch_id") or ""))
+                    continue
+            lifecycle.finish_attempt(task, result=lifecycle.KILLED, error="cancelled", job_cancelled=True)
+
+    def drop_ended_runners(self, name: str, tasks: list[dict[str, Any]]) -> None:
+        """Forget runners whose outcome is on disk; the launcher may now remove them."""
+        live_launches = {t.get("launch_id") for t in tasks if t.get("status") == lifecycle.RUNNING}
+        for runner in self.runners_of(name):
+            if runner.launch_id in live_launches:
+                continue
+            if runner.ended is not None or runner.adopted:
+                del self.runners[runner.launch_id]
+                if runner.ended is not None and runner.ended.details:
+                    _merge_attempt_details(tasks, runner.launch_id, runner.ended.details)
+                if runner.runner_id:
+                    self.cleanups.append((runner.runner_id, False))
+
+
+def _merge_attempt_details(tasks: list[dict[str, Any]], launch_id: str, details: dict[str, Any]) -> None:
+    """Add what the launcher saw (container id, image, OOM, exit code) to that attempt's record."""
+    for task in tasks:
+        for attempt in reversed(task.get("history") or []):
+            if attempt.get("launch_id") == launch_id:
+                for key, value in details.items():
+                    attempt.setdefault(key, value)
+                return
