@@ -98,11 +98,17 @@ class Manager:
                 changed = self.watcher.wait(self.seconds_to_next_wake())
                 if not self.stopping:
                     self.tick(changed)
+            self.finish_ended_runners()
         finally:
             self.watcher.close()
             self._launcher.close()
         alive = sum(1 for r in self.runners.values() if r.ended is None)
         log.info("manager stopped; %d runner(s) keep running and will be adopted on restart", alive)
+
+    def finish_ended_runners(self) -> None:
+        """On the way out: settle and remove runners that already ended; live ones are left to run."""
+        for name in self.ordered(self.reap_finished()):
+            self.process_job(name)
 
     def _on_stop(self, signum: int, _frame: Any) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)
@@ -236,10 +242,13 @@ class Manager:
             planner.fail_invalid(tasks)
             planner.skip_blocked(tasks)
             deferred = self.start(name, self.claim_ready(name, state, tasks))
-            before = state.get("state")
-            if planner.settle_job(state, tasks) and state.get("state") != before:
-                log.info("job %s: %s -> %s", name, before, state.get("state"), extra={"job": name})
         self.drop_ended_runners(name, tasks)
+        if state.get("state") not in lifecycle.JOB_DONE:
+            # A runner that recorded its outcome but has not exited yet still counts, so a
+            # finished job's file already holds every attempt's container details.
+            before = state.get("state")
+            if planner.settle_job(state, tasks, busy=bool(self.runners_of(name))) and state.get("state") != before:
+                log.info("job %s: %s -> %s", name, before, state.get("state"), extra={"job": name})
         entry.done = state.get("state") in lifecycle.JOB_DONE and not self.runners_of(name)
         if entry.done:
             self.mark_done(name, entry)
@@ -293,7 +302,7 @@ class Manager:
         claims: list[dict[str, Any]] = []
         self.starved.pop(name, None)
         for task in planner.ready_tasks(tasks):
-            if running >= limit:
+            if self.stopping or running >= limit:
                 break
             if self.free_slots() <= 0:
                 self.starved[name] = None
@@ -483,4 +492,8 @@ def _merge_attempt_details(tasks: list[dict[str, Any]], launch_id: str, details:
             if attempt.get("launch_id") == launch_id:
                 for key, value in details.items():
                     attempt.setdefault(key, value)
+                if details.get("oom_killed") and task.get("launch_id") == launch_id and task.get("error"):
+                    note = "; the container hit its memory limit (OOM)"
+                    attempt["error"] = f"{attempt.get('error')}{note}"
+                    task["error"] += note
                 return

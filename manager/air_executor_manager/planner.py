@@ -95,11 +95,14 @@ def next_retry_at(tasks: list[Doc]) -> float | None:
     return min(known) if known else None
 
 
-def settle_job(state: Doc, tasks: list[Doc]) -> bool:
-    """Move the job's state from its tasks; True if it changed."""
+def settle_job(state: Doc, tasks: list[Doc], busy: bool = False) -> bool:
+    """Move the job's state from its tasks; True if it changed.
+
+    `busy` means a runner of the job has not exited yet: the job stays working.
+    """
     before = (state.get("state"), state.get("error"))
     statuses = [t.get("status") for t in tasks]
-    if lifecycle.RUNNING in statuses:
+    if lifecycle.RUNNING in statuses or (busy and state.get("state") != lifecycle.CANCELLED):
         state["state"] = lifecycle.WORKING
     elif tasks and all(s in lifecycle.TASK_DONE for s in statuses):
         failed = [t for t in tasks if t.get("status") == lifecycle.FAILED]

@@ -79,8 +79,8 @@ def submit_spec(store: FileStore, spec: Any, name: str | None = None) -> dict[st
     if not isinstance(spec, dict):
         raise InvalidJob(f"a job file must hold a mapping with 'name' and 'tasks', got {type(spec).__name__}")
     spec = dict(spec)
-    job_name = name or spec.pop("name", None)
-    spec.pop("name", None)
+    file_name = spec.pop("name", None)
+    job_name = name if name is not None else file_name
     if job_name is None:
         raise InvalidJob("the job has no name: add 'name:' to the file or pass --name")
     if "tasks" not in spec:

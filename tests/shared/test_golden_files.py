@@ -22,63 +22,8 @@ STATE_EXTRA = DATA / "seed_state_unknown_fields.json"
 TASKS_EXTRA = DATA / "seed_tasks_unknown_fields.json"
 OLD_JOBS = DATA / "written_by_0_1"
 
-# seeds/python-usage.md, "Basic Usage": the class as written there.
-SEED_CLIENT = '''
-from pathlib import Path
-import json
-from datetime import datetime
-
-class AirExecutorClient:
-    def __init__(self, base_path: str = ".air-executor"):
-        self.base_path = Path(base_path)
-        self.jobs_path = self.base_path / "jobs"
-
-    def create_job(self, job_name: str, tasks: list) -> str:
-        """Create a new job with tasks"""
-        job_id = f"{job_name}-{int(datetime.now().timestamp())}"
-        job_dir = self.jobs_path / job_name
-        job_dir.mkdir(parents=True, exist_ok=True)
-        (job_dir / "logs").mkdir(exist_ok=True)
-
-        # State file
-        state = {
-            "id": job_id,
-            "name": job_name,
-            "state": "waiting",
-            "created_at": datetime.utcnow().isoformat() + "Z",
-            "updated_at": datetime.utcnow().isoformat() + "Z"
-        }
-        with open(job_dir / "state.json", "w") as f:
-            json.dump(state, f, indent=2)
-
-        # Tasks file
-        task_objects = []
-        for i, task in enumerate(tasks, 1):
-            task_objects.append({
-                "id": task.get("id", f"task-{i}"),
-                "job_name": job_name,
-                "command": task["command"],
-                "args": task.get("args", []),
-                "dependencies": task.get("dependencies", []),
-                "status": "pending",
-                "created_at": datetime.utcnow().isoformat() + "Z",
-                "started_at": None,
-                "completed_at": None,
-                "error": None
-            })
-
-        with open(job_dir / "tasks.json", "w") as f:
-            json.dump(task_objects, f, indent=2)
-
-        return job_id
-
-# Usage
-client = AirExecutorClient()
-client.create_job("my-job", [
-    {"command": "echo", "args": ["Hello"], "dependencies": []},
-    {"command": "sleep", "args": ["2"], "dependencies": []},
-])
-'''
+# seeds/python-usage.md, "Basic Usage", verbatim: the class and its usage lines.
+SEED_CLIENT = (DATA / "seed_examples" / "usage_basic_client.py.txt").read_text()
 
 STAMP = re.compile(r'"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z"')
 JOB_ID = re.compile(r'"my-job-\d+"')

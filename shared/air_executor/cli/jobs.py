@@ -27,11 +27,11 @@ console = Console()
 @with_env
 def status(env: Env, job: str | None, as_json: bool) -> None:
     """Show jobs: state, pending tasks, active runner, last update."""
-    names = [check_job_name(job)] if job else env.store.list_job_names()
+    names = [check_job_name(job)] if job is not None else env.store.list_job_names()
     views = [load_view(env.store, name) for name in names]
     if as_json:
         out = [{**summarise(v.state, v.tasks), "job_name": v.name, "problem": v.problem} for v in views]
-        click.echo(json.dumps(out if not job else out[0], indent=2))
+        click.echo(json.dumps(out if job is None else out[0], indent=2))
         return
     pid = running_manager_pid(env.config.base)
     console.print(f"Manager: {'running (PID %s)' % pid if pid else 'not running'} — base {env.config.base}")
@@ -44,7 +44,7 @@ def status(env: Env, job: str | None, as_json: bool) -> None:
             console.print(f"[bold red]{view.name}: {view.problem}[/]")
         elif view.state.get("error") and job:
             console.print(f"[red]{view.name}: {view.state['error']}[/]")
-    if job and views[0].tasks:
+    if job is not None and views[0].tasks:
         console.print(tasks_table(views[0]))
 
 

@@ -1,0 +1,65 @@
+"""Fixtures for tests against the real Docker engine and the project's images.
+
+These tests never skip: without an engine or the images they fail and say how
+to get them (`make images`, which `make test` runs first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import docker
+import pytest
+from docker.errors import DockerException, ImageNotFound
+
+RUNNER_IMAGE = "air-executor-runner:latest"
+MANAGER_IMAGE = "air-executor-manager:latest"
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[Any]:
+    try:
+        client = docker.from_env()
+        client.ping()
+    except DockerException as exc:
+        pytest.fail(f"no Docker engine answers ({exc}); run `make images` (it starts one)")
+    for image in (RUNNER_IMAGE, MANAGER_IMAGE):
+        try:
+            client.images.get(image)
+        except ImageNotFound:
+            pytest.fail(f"image {image} is missing; run `make images`")
+    yield client
+    client.close()
+
+
+def our_containers(client: Any, marker: str) -> list[Any]:
+    """Runner containers whose volume label mentions `marker` (a test's base folder or volume)."""
+    return [
+        c for c in client.containers.list(all=True, filters={"label": "air-executor"})
+        if marker in c.labels.get("air-executor.volume", "")
+    ]
+
+
+@pytest.fixture
+def docker_base(base: Any, docker_client: Any) -> Iterator[Any]:
+    """A base folder configured for the Docker launcher; asserts no runner container is left."""
+    base.config(launcher="docker", runner_image=RUNNER_IMAGE, poll_interval=1)
+    yield base
+    leftovers = our_containers(docker_client, str(base.path))
+    for container in leftovers:
+        container.remove(force=True)
+    assert not leftovers, f"runner containers left behind: {[c.name for c in leftovers]}"
+
+
+@pytest.fixture
+def docker_manager(docker_base: Any, docker_client: Any) -> Iterator[Any]:
+    """A manager using the Docker launcher; at the end it must have removed every runner container."""
+    from conftest import ManagerProcess, wait_for
+
+    manager = ManagerProcess(docker_base).start()
+    yield manager
+    if manager.proc is not None and manager.proc.poll() is None:
+        wait_for(lambda: not our_containers(docker_client, str(docker_base.path)), timeout=30,
+                 what="the manager to remove its runner containers")
+    manager.stop()

@@ -1,0 +1,120 @@
+"""Naive writers: files not there yet or caught half written are 'not ready yet'; bad ones harm no other job."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import Base, ManagerProcess, cli, wait_for
+from taskkit import naive_job, naive_write
+
+
+def _not_ready_logged(manager: ManagerProcess, name: str) -> bool:
+    return f"job {name} not ready yet" in manager.log()
+
+
+def test_state_without_tasks_waits_until_tasks_are_written(base: Base, manager: ManagerProcess) -> None:
+    """state.json with no tasks.json yet is not a failure: the job runs once tasks.json appears."""
+    job_dir = naive_job(base.path / "jobs", "late-tasks", [{"id": "t", "command": "true"}])
+    tasks_text = (job_dir / "tasks.json").read_text()
+    (job_dir / "tasks.json").unlink()
+    (job_dir / "state.json").touch()  # make sure the manager looks at it now
+    wait_for(lambda: _not_ready_logged(manager, "late-tasks"), what="the manager to see the job")
+    assert base.state("late-tasks")["state"] == "waiting"
+    assert not (job_dir / "tasks.json").exists()
+    (job_dir / "tasks.json").write_text(tasks_text)
+    assert base.wait_state("late-tasks")["state"] == "completed", manager.log()
+
+
+def test_half_written_tasks_file_is_read_again_and_runs_when_complete(
+    base: Base, manager: ManagerProcess
+) -> None:
+    """tasks.json truncated mid-write is retried on the next poll; once complete, the job runs."""
+    job_dir = naive_job(base.path / "jobs", "half", [{"id": "t1", "command": "true"}, {"id": "t2", "command": "true"}])
+    full = (job_dir / "tasks.json").read_text()
+    (job_dir / "tasks.json").write_text(full[: len(full) // 2])
+    wait_for(lambda: _not_ready_logged(manager, "half"), what="the manager to read the half file")
+    assert (job_dir / "tasks.json").read_text() == full[: len(full) // 2]  # left as it was
+    assert base.state("half")["state"] == "waiting"
+    (job_dir / "tasks.json").write_text(full)
+    assert base.wait_state("half")["state"] == "completed", manager.log()
+    assert [t["status"] for t in base.tasks("half")] == ["completed", "completed"]
+
+
+@pytest.mark.parametrize(
+    ("which", "content"),
+    [
+        ("tasks.json", '[{"id": "t", "command": "tr'),  # cut off
+        ("state.json", "not json at all"),
+        ("tasks.json", '{"id": "t"}'),  # an object where a list belongs
+        ("state.json", "[1, 2, 3]"),  # a list where an object belongs
+        ("tasks.json", "[1, 2]"),  # tasks that are not objects
+        ("tasks.json", b"\xff\xfe\x00garbage"),  # not UTF-8
+    ],
+    ids=["truncated-tasks", "garbage-state", "tasks-object", "state-list", "tasks-scalars", "binary"],
+)
+def test_file_that_stays_unreadable_is_reported_left_alone_and_harms_no_one(
+    base: Base, tmp_path: Path, which: str, content: str | bytes
+) -> None:
+    """A job whose file stays bad is reported in the log and by status, its bytes untouched; other jobs run."""
+    base.config(unreadable_after=1)
+    job_dir = naive_job(base.path / "jobs", "broken", [{"id": "t", "command": "true"}])
+    data = content.encode() if isinstance(content, str) else content
+    (job_dir / which).write_bytes(data)
+    before = {f: (job_dir / f).read_bytes() for f in ("state.json", "tasks.json")}
+    base.submit("healthy-before", [{"id": "t", "command": "true"}])
+    manager = ManagerProcess(base).start()
+    try:
+        wait_for(lambda: "job broken: unreadable for" in manager.log(), what="the manager to report the job")
+        base.submit("healthy-after", [{"id": "a", "command": "true"}, {"id": "b", "command": "true",
+                                                                      "dependencies": ["a"]}])
+        for name in ("healthy-before", "healthy-after"):
+            assert base.wait_state(name)["state"] == "completed", manager.log()
+        status = cli("status", base=base)
+        assert status.returncode == 0, status.stderr
+        row = next(line for line in status.stdout.splitlines() if line.strip().startswith("│ broken"))
+        assert "unreadable" in row
+        assert manager.proc is not None and manager.proc.poll() is None
+    finally:
+        manager.stop()
+    assert {f: (job_dir / f).read_bytes() for f in ("state.json", "tasks.json")} == before
+    assert not list(job_dir.glob(".*.tmp"))
+    assert manager.log().count("job broken: unreadable for") == 1  # reported once, not on every poll
+
+
+def test_unreadable_job_runs_once_it_is_fixed(base: Base, tmp_path: Path) -> None:
+    """A job reported unreadable is picked up as soon as its file is fixed, and the recovery is logged."""
+    base.config(unreadable_after=1)
+    job_dir = naive_job(base.path / "jobs", "mended", [{"id": "t", "command": "true"}])
+    good = (job_dir / "tasks.json").read_text()
+    (job_dir / "tasks.json").write_text(good[:10])
+    manager = ManagerProcess(base).start()
+    try:
+        wait_for(lambda: "job mended: unreadable for" in manager.log(), what="the report")
+        (job_dir / "tasks.json").write_text(good)
+        assert base.wait_state("mended")["state"] == "completed", manager.log()
+        assert "job mended: files readable again" in manager.log()
+    finally:
+        manager.stop()
+
+
+def test_invalid_task_fields_fail_that_task_not_the_manager(base: Base, manager: ManagerProcess) -> None:
+    """Tasks with wrong field types or bad ids fail with errors naming the field; valid tasks still run."""
+    naive_job(base.path / "jobs", "odd-fields", [
+        {"id": "no-args-list", "command": "true", "args": "not-a-list"},
+        {"id": "bad timeout", "command": "true"},
+        {"id": "negative", "command": "true", "timeout": -5},
+        {"id": "fine", "command": "true"},
+    ])
+    naive_write(base.path / "jobs" / "odd-fields" / "x.json", {"ignored": True})
+    state = base.wait_state("odd-fields")
+    assert state["state"] == "failed", manager.log()
+    tasks = {t["id"]: t for t in base.tasks("odd-fields")}
+    assert "args" in tasks["no-args-list"]["error"]
+    assert "invalid task id" in tasks["bad timeout"]["error"]
+    assert "timeout" in tasks["negative"]["error"]
+    assert tasks["fine"]["status"] == "completed"
+    assert manager.proc is not None and manager.proc.poll() is None
+    json.loads((base.path / "jobs" / "odd-fields" / "tasks.json").read_text())
