@@ -6,6 +6,11 @@ to get them (`make images`, which `make test` runs first).
 
 from __future__ import annotations
 
+import os
+
+# testcontainers' reaper image cannot be pulled here; every test removes what it starts.
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+
 from collections.abc import Iterator
 from typing import Any
 

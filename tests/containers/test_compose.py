@@ -1,0 +1,49 @@
+"""`docker compose up`: the runner image check, the healthy manager, a job through the named volume."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import REPO, wait_for
+from containers.conftest import our_containers
+
+pytestmark = pytest.mark.docker
+
+
+def compose(project: str, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    env_file = REPO / "deploy" / ".build.env"
+    extra = ["--env-file", str(env_file)] if env_file.exists() else []
+    return subprocess.run(["docker", "compose", "-p", project, *extra, *args], cwd=REPO, capture_output=True,
+                          text=True, input=input, timeout=300)
+
+
+def test_compose_up_runs_the_demo_job(docker_client: Any) -> None:
+    """compose brings up a healthy manager that runs the demo job in runner containers on its named volume."""
+    project = f"aetest{uuid.uuid4().hex[:8]}"
+    try:
+        up = compose(project, "up", "-d")
+        assert up.returncode == 0, up.stderr
+        manager = f"{project}-manager-1"
+        wait_for(lambda: docker_client.containers.get(manager).attrs["State"].get("Health", {}).get("Status")
+                 == "healthy", timeout=90, what="the compose manager to be healthy")
+        job = (Path(REPO) / "deploy" / "demo" / "job.yaml").read_text()
+        submit = compose(project, "exec", "-T", "manager", "air-executor", "submit", "/dev/stdin",
+                         "--name", "compose-demo", "--wait", "--timeout", "120", input=job)
+        assert submit.returncode == 0, submit.stdout + submit.stderr
+        results = compose(project, "exec", "-T", "manager", "air-executor", "results", "--job", "compose-demo")
+        assert results.returncode == 0, results.stderr
+        assert "Final State: completed" in results.stdout and "✅ complete: completed" in results.stdout
+        status = compose(project, "exec", "-T", "manager", "cat", "/data/.air-executor/jobs/compose-demo/tasks.json")
+        assert status.stdout.count('"launcher": "docker"') == 3
+        volume = f"{project}_air-executor-data"
+        wait_for(lambda: not our_containers(docker_client, volume), what="runner containers to be removed")
+    finally:
+        down = compose(project, "down", "-v", "--remove-orphans")
+    assert down.returncode == 0, down.stderr
+    assert not docker_client.containers.list(all=True, filters={"label": f"com.docker.compose.project={project}"})
+    assert not docker_client.volumes.list(filters={"label": f"com.docker.compose.project={project}"})
