@@ -16,7 +16,7 @@ from typing import Any
 
 from air_executor.core import lifecycle
 from air_executor.core.clock import now_iso
-from air_executor.errors import AirExecutorError
+from air_executor.errors import AirExecutorError, FileUnreadable, LockTimeout
 from air_executor.storage.file_store import FileStore
 from air_executor_runner import EXIT_COMPLETED, EXIT_FAILED, EXIT_STALE, EXIT_UNRECORDED
 
@@ -34,7 +34,7 @@ class Outcome:
 def run_task(base: str, job: str, task_id: str, launch_id: str) -> int:
     try:
         store = FileStore(base)
-        task = claim(store, job, task_id, launch_id)
+        task = claim_retrying(store, job, task_id, launch_id)
     except AirExecutorError as exc:
         print(f"air-executor-runner: {exc}", file=sys.stderr)
         return EXIT_UNRECORDED
@@ -46,6 +46,21 @@ def run_task(base: str, job: str, task_id: str, launch_id: str) -> int:
     if not record(store, job, task_id, launch_id, outcome):
         return EXIT_UNRECORDED
     return EXIT_COMPLETED if outcome.result == lifecycle.SUCCESS else EXIT_FAILED
+
+
+def claim_retrying(store: FileStore, job: str, task_id: str, launch_id: str) -> dict[str, Any] | None:
+    """`claim`, read again while the files are caught half written or the lock is busy (as `record` does)."""
+    pause = 0.05
+    for attempt in range(RECORD_ATTEMPTS):
+        try:
+            return claim(store, job, task_id, launch_id)
+        except (FileUnreadable, LockTimeout) as exc:
+            if attempt == RECORD_ATTEMPTS - 1:
+                raise
+            print(f"air-executor-runner: cannot claim the task yet: {exc}", file=sys.stderr)
+            time.sleep(pause)
+            pause = min(pause * 2, 3.0)
+    return None
 
 
 def claim(store: FileStore, job: str, task_id: str, launch_id: str) -> dict[str, Any] | None:
@@ -87,6 +102,12 @@ def spawn(store: FileStore, job: str, task: dict[str, Any], log_fd: int) -> int 
     argv = [command, *[str(a) for a in task.get("args") or []]]
     env = task.get("env") if isinstance(task.get("env"), dict) else {}
     os.environ.update({str(k): str(v) for k, v in env.items()})
+    # The runner's own bin folder comes first, so a task finds `air-executor` (to queue
+    # subtasks) and a `python` that can import air_executor, as in the runner image.
+    own_bin = os.path.dirname(sys.executable)
+    path = os.environ.get("PATH", "")
+    if own_bin not in path.split(os.pathsep):
+        os.environ["PATH"] = own_bin + os.pathsep + path if path else own_bin
     os.environ.update(
         AIR_EXECUTOR_BASE_PATH=str(store.base_path),
         AIR_EXECUTOR_JOB=job,

@@ -38,11 +38,11 @@ def docker_client() -> Iterator[Any]:
     client.close()
 
 
-def our_containers(client: Any, marker: str) -> list[Any]:
-    """Runner containers whose volume label mentions `marker` (a test's base folder or volume)."""
+def our_containers(client: Any, marker: str) -> list[str]:
+    """Names of runner containers whose volume label mentions `marker` (a test's base folder or volume)."""
     return [
-        c for c in client.containers.list(all=True, filters={"label": "air-executor"})
-        if marker in c.labels.get("air-executor.volume", "")
+        c["Names"][0].lstrip("/") for c in client.api.containers(all=True, filters={"label": "air-executor"})
+        if marker in (c.get("Labels") or {}).get("air-executor.volume", "")
     ]
 
 
@@ -52,9 +52,9 @@ def docker_base(base: Any, docker_client: Any) -> Iterator[Any]:
     base.config(launcher="docker", runner_image=RUNNER_IMAGE, poll_interval=1)
     yield base
     leftovers = our_containers(docker_client, str(base.path))
-    for container in leftovers:
-        container.remove(force=True)
-    assert not leftovers, f"runner containers left behind: {[c.name for c in leftovers]}"
+    for name in leftovers:
+        docker_client.api.remove_container(name, force=True)
+    assert not leftovers, f"runner containers left behind: {leftovers}"
 
 
 @pytest.fixture

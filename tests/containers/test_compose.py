@@ -45,5 +45,5 @@ def test_compose_up_runs_the_demo_job(docker_client: Any) -> None:
     finally:
         down = compose(project, "down", "-v", "--remove-orphans")
     assert down.returncode == 0, down.stderr
-    assert not docker_client.containers.list(all=True, filters={"label": f"com.docker.compose.project={project}"})
+    assert not docker_client.api.containers(all=True, filters={"label": f"com.docker.compose.project={project}"})
     assert not docker_client.volumes.list(filters={"label": f"com.docker.compose.project={project}"})

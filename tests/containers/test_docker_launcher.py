@@ -35,7 +35,7 @@ def test_each_task_runs_in_its_own_container_and_is_removed(docker_base: Base, d
         assert attempt["image_id"].startswith("sha256:")
         assert attempt["exit_code"] == 0 and attempt["oom_killed"] is False
         assert docker_base.log("solo", task["id"]).strip() == attempt["container_id"][:12]
-    wait_for(lambda: not docker_client.containers.list(all=True, filters={"label": "air-executor.job=solo"}),
+    wait_for(lambda: not docker_client.api.containers(all=True, filters={"label": "air-executor.job=solo"}),
              what="runner containers to be removed")
 
 
@@ -82,7 +82,7 @@ def test_timeout_stops_the_container(docker_base: Base, docker_manager: ManagerP
     assert docker_base.wait_state("slow", timeout=60)["state"] == "failed"
     nap = docker_base.task("slow", "nap")
     assert nap["result"] == "timed_out" and "timed out after 2 s" in nap["error"]
-    wait_for(lambda: not docker_client.containers.list(all=True, filters={"label": "air-executor.job=slow"}),
+    wait_for(lambda: not docker_client.api.containers(all=True, filters={"label": "air-executor.job=slow"}),
              what="the timed-out container to be removed")
 
 

@@ -150,11 +150,8 @@ class DockerLauncher:
         return RunnerState(alive=False, exit_code=details.get("exit_code"), details=details)
 
     def find(self, launch_id: str) -> str | None:
-        try:
-            found = self.client.containers.list(all=True, filters={"label": f"{LABEL}.launch={launch_id}"})
-        except DockerException:
-            return None
-        return found[0].name if found else None
+        found = self._list({"label": f"{LABEL}.launch={launch_id}"})
+        return _name(found[0]) if found else None
 
     def stop(self, runner_id: str, force: bool = False) -> None:
         """SIGTERM (the runner ends its task and records it), SIGKILL when forced."""
@@ -177,13 +174,16 @@ class DockerLauncher:
 
     def orphans(self, live_launch_ids: set[str]) -> list[str]:
         """Exited containers of this base volume whose task is no longer running."""
+        ours = self._list({"label": f"{LABEL}.volume={self.volume_key}", "status": "exited"})
+        return [_name(c) for c in ours if (c.get("Labels") or {}).get(f"{LABEL}.launch") not in live_launch_ids]
+
+    def _list(self, filters: dict[str, str]) -> list[dict[str, Any]]:
+        # The low-level call: the high-level list() inspects each container and fails
+        # when one is removed meanwhile.
         try:
-            ours = self.client.containers.list(
-                all=True, filters={"label": f"{LABEL}.volume={self.volume_key}", "status": "exited"}
-            )
+            return list(self.client.api.containers(all=True, filters=filters))
         except DockerException:
             return []
-        return [c.name for c in ours if c.labels.get(f"{LABEL}.launch") not in live_launch_ids]
 
     def close(self) -> None:
         try:
@@ -223,6 +223,11 @@ class DockerLauncher:
             pass
         except DockerException as exc:
             log.warning("cannot remove runner container %s: %s", runner_id, exc)
+
+
+def _name(summary: dict[str, Any]) -> str:
+    names = summary.get("Names") or [summary.get("Id", "")]
+    return str(names[0]).lstrip("/")
 
 
 def _parse_docker_time(value: str | None) -> float | None:
