@@ -235,6 +235,8 @@ def _last_line(path: Any, limit: int = 200) -> str:
             lines = handle.read().decode("utf-8", "replace").strip().splitlines()
     except OSError:
         return ""
+    # Skip the runner's own notes left by earlier attempts: they are not the command's words.
+    lines = [line for line in lines if line.strip() and not line.startswith("[air-executor]")]
     return lines[-1][:limit] if lines else ""
 
 

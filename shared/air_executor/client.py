@@ -86,7 +86,23 @@ def submit_spec(store: FileStore, spec: Any, name: str | None = None) -> dict[st
     if "tasks" not in spec:
         raise InvalidJob(f"job {job_name!r} has no 'tasks' list")
     tasks = spec.pop("tasks")
+    _refuse_unknown(f"job {job_name!r}", spec, set(Job.model_fields) - {"id", "state", "created_at", "updated_at"})
+    if isinstance(tasks, list):
+        allowed = set(Task.model_fields) - _WRITTEN_BY_US
+        for number, task in enumerate(tasks, 1):
+            if isinstance(task, dict):
+                _refuse_unknown(f"job {job_name!r}: task #{number} ({task.get('id', f'task-{number}')})", task, allowed)
     return create_job(store, job_name, tasks, **spec)
+
+
+_WRITTEN_BY_US = {"status", "created_at", "started_at", "completed_at", "error", "attempts", "result", "exit_code",
+                  "parent", "depth", "job_name"}
+
+
+def _refuse_unknown(where: str, doc: Mapping[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(doc) - allowed)
+    if unknown:
+        raise InvalidJob(f"{where}: unknown field {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
 
 
 def load_spec_file(path: str | os.PathLike[str]) -> Any:
@@ -129,20 +145,22 @@ def add_tasks(
         files.tasks = tasks
         _check_open(job_name, state)
         depth = _child_depth(job_name, tasks, parent, state, config)
+        before = len(tasks)
         for spec in specs:
             ids.append(_add_one(job_name, tasks, spec, parent, depth, state, config))
         check_graph(job_name, tasks)
-        if files.tasks and state.get("state") == lifecycle.WORKING:
+        if len(tasks) > before and state.get("state") == lifecycle.COMPLETED:
+            state["state"] = lifecycle.WORKING  # new work reopens a completed job
+        if len(tasks) > before and state.get("state") == lifecycle.WORKING:
             state["updated_at"] = now_iso()
     return ids
 
 
 def _check_open(job_name: str, state: Mapping[str, Any]) -> None:
+    """Tasks may join a waiting, working or completed job; a failed or cancelled one needs `reset`."""
     current = state.get("state")
-    if current in lifecycle.JOB_DONE:
-        raise InvalidJob(
-            f"job {job_name!r} is {current}; tasks can only be added to a waiting or working job"
-        )
+    if current in (lifecycle.FAILED, lifecycle.CANCELLED):
+        raise InvalidJob(f"job {job_name!r} is {current}; reset it before adding tasks")
 
 
 def _child_depth(

@@ -60,13 +60,14 @@ class Config(BaseModel):
         explicit_base = str(base_path) if base_path is not None else env.get(BASE_ENV)
         path = _config_path(config_file or env.get(CONFIG_ENV), explicit_base)
         values = _read_yaml(path) if path is not None else {}
-        values.update(_env_overrides(env))
+        overrides = _env_overrides(env)
+        values.update(overrides)
         if explicit_base:
             values["base_path"] = explicit_base
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, path)) from None
+            raise ConfigError(_describe(exc, path, set(overrides))) from None
 
     @property
     def base(self) -> Path:
@@ -122,18 +123,21 @@ def _json_if_structured(name: str, value: str) -> Any:
         raise ConfigError(f"${ENV_PREFIX}{name.upper()} must be JSON, got {value!r}") from None
 
 
-def _describe(exc: ValidationError, path: Path | None) -> str:
-    """One line naming the field, the allowed values and what was given."""
+def _describe(exc: ValidationError, path: Path | None, from_env: set[str]) -> str:
+    """One line naming where the value came from, the field, the allowed values and what was given."""
     first = exc.errors()[0]
     field = ".".join(str(part) for part in first["loc"])
-    source = f"config {path}" if path else "config"
+    top = str(first["loc"][0]) if first["loc"] else field
+    source = f"${ENV_PREFIX}{top.upper()}" if top in from_env else f"config {path}" if path else "config"
     if first["type"] == "extra_forbidden":
         known = ", ".join(Config.model_fields)
         return f"{source}: unknown setting {field!r} (known: {known})"
     info = Config.model_fields.get(field)
     allowed = _allowed(info) if info is not None else ""
-    env_hint = f" (or ${ENV_PREFIX}{field.upper()})"
-    return f"{source}{env_hint}: {field} {allowed or first['msg']}, got {first.get('input')!r}"
+    if first["type"] in ("int_from_float", "int_parsing", "float_parsing"):
+        kind = "a whole number" if first["type"] != "float_parsing" else "a number"
+        allowed = f"must be {kind}" + (f" ({allowed.removeprefix('must be ')})" if allowed else "")
+    return f"{source}: {field} {allowed or first['msg']}, got {first.get('input')!r}"
 
 
 def _allowed(info: Any) -> str:

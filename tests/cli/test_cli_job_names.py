@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import Base, cli, error_line, files_under
-
 from air_executor.cli.app import main
+from conftest import Base, cli, error_line, files_under
 
 BAD_NAMES = ["a/b", "..", "../escape", "x" * 300, "", "with space"]
 

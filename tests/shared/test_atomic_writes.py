@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Base, read_json
-
 from air_executor import client
 from air_executor.storage.file_store import atomic_write_text, dump_json
+from conftest import Base, read_json
 
 TASKS = 3000  # about 1 MB of tasks.json
 REWRITES = 60
@@ -46,6 +45,8 @@ while True:
         versions |= seen
     except ValueError as exc:
         bad.append(f"{len(text)} bytes: {exc}")
+    if reads == 1:
+        print("ready", flush=True)  # the writer starts only now, so the two overlap
     if finished:
         break
 print(json.dumps({"reads": reads, "bad": bad[:5], "versions": len(versions)}))
@@ -105,8 +106,12 @@ def test_a_reader_never_sees_a_partial_file_while_it_is_rewritten(base: Base) ->
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert reader.stdout is not None and reader.stdout.readline() == "ready\n"
     writer = subprocess.run(
-        [sys.executable, "-c", WRITER, str(base.path), "big", str(REWRITES)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", WRITER, str(base.path), "big", str(REWRITES)],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert writer.returncode == 0, writer.stderr
     out, _ = reader.communicate(timeout=60)

@@ -6,10 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import DATA
-
 from air_executor.config import Config
 from air_executor.errors import ConfigError
+from conftest import DATA
 
 OUT_OF_RANGE = [
     ("poll_interval: 0", "poll_interval", "between 1 and 60"),

@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DATA, Base, ManagerProcess, read_json
-
 from air_executor.core.job import Job, JobState
 from air_executor.core.task import Task, TaskStatus
+from conftest import DATA, Base, ManagerProcess, read_json
 
 SEED_STATE = DATA / "seed_state.json"
 SEED_TASKS = DATA / "seed_tasks.json"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
 import pytest
-from conftest import Base
-
 from air_executor.errors import LockTimeout
+from conftest import REPO, Base
 
 CYCLES = 200
 
@@ -44,6 +44,16 @@ for i in range(cycles):
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+"""
+
+# Project writers bumping a counter kept in the first task of tasks.json.
+PROJECT_TASKS_WRITER = """
+import sys
+from air_executor.storage.file_store import FileStore
+store = FileStore(sys.argv[1])
+for _ in range(int(sys.argv[3])):
+    with store.transaction(sys.argv[2]) as files:
+        files.tasks[0]["counter"] = files.tasks[0].get("counter", 0) + 1
 """
 
 # Holds the job's lock until its stdin closes.
@@ -91,7 +101,9 @@ def test_a_held_lock_blocks_a_transaction_until_released(base: Base) -> None:
     """While another process holds the job's flock a transaction times out with a clear error; after, it works."""
     base.submit("held", [])
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(base.job_dir("held"))], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        [sys.executable, "-c", HOLDER, str(base.job_dir("held"))],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
         text=True,
     )
     try:
@@ -107,3 +119,30 @@ def test_a_held_lock_blocks_a_transaction_until_released(base: Base) -> None:
         assert files.state is not None
         files.state["after"] = True
     assert base.state("held")["after"] is True
+
+
+def _readme_lock_example() -> str:
+    """The Python example of the lock protocol in README.md ("The job lock")."""
+    blocks = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+    return next(block for block in blocks if "fcntl.flock" in block and "def update_tasks" in block)
+
+
+def test_the_readme_lock_example_interleaves_with_project_writers(base: Base) -> None:
+    """README's `update_tasks` example, 200 calls in its own process, and two project writers lose no update."""
+    base.submit("documented", [{"id": "a", "command": "echo"}])
+    outside = _readme_lock_example() + (
+        "import sys\n"
+        "def bump(tasks):\n"
+        "    tasks[0]['counter'] = tasks[0].get('counter', 0) + 1\n"
+        "for _ in range(int(sys.argv[2])):\n"
+        "    update_tasks(sys.argv[1], bump)\n"
+    )
+    procs = [
+        _spawn(outside, str(base.job_dir("documented")), str(CYCLES)),
+        _spawn(PROJECT_TASKS_WRITER, str(base.path), "documented", str(CYCLES)),
+        _spawn(PROJECT_TASKS_WRITER, str(base.path), "documented", str(CYCLES)),
+    ]
+    _join(procs)
+    task = base.tasks("documented")[0]
+    assert task["counter"] == 3 * CYCLES
+    assert (task["id"], task["command"], task["status"]) == ("a", "echo", "pending")

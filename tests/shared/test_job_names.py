@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Base, files_under
-
 from air_executor import client
 from air_executor.core.job import Job
 from air_executor.core.task import TaskQueue
 from air_executor.errors import InvalidName
 from air_executor.storage.file_store import FileStore
+from conftest import Base, files_under
 
 BAD_NAMES = ["a/b", "..", "../escape", ".", "x" * 300, "x" * 101, "", "with space", "tab\there", "ünï"]
 

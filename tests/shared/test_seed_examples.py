@@ -2,8 +2,8 @@
 
 The example code is copied verbatim from seeds/README.md and seeds/python-usage.md into
 tests/data/seed_examples/. Their commands (`curl`, `python process.py`) are the user's
-business: a fake `curl` (there is no network here) and a `python` that is this venv's
-come first on the manager's PATH, and the manager runs in a scratch working folder.
+business: a fake `curl` (there is no network here) and a `python` that runs this venv's
+interpreter come first on the manager's PATH, and the manager runs in a scratch working folder.
 """
 
 from __future__ import annotations

@@ -57,6 +57,8 @@ def status(env: Env, job: str | None, as_json: bool) -> None:
 def logs(env: Env, job: str, task_id: str | None, tail: int, follow: bool) -> None:
     """Show the tasks' stdout and stderr."""
     view = load_view(env.store, check_job_name(job))
+    if task_id is not None and view.problem is None and not any(t.get("id") == task_id for t in view.tasks):
+        raise click.ClickException(f"job {job!r} has no task {task_id!r}")
     click.echo(f"Logs for job {job}:")
     offsets = print_logs(env.store, view, task_id, tail)
     if follow:
@@ -107,10 +109,15 @@ def reset(env: Env, job: str) -> None:
 @click.command()
 @job_option()
 @click.option("--wait", is_flag=True, help="Wait until its running tasks have stopped.")
+@click.option("--timeout", default=60.0, show_default=True, help="With --wait: give up after this many seconds.")
 @with_env
-def cancel(env: Env, job: str, wait: bool) -> None:
+def cancel(env: Env, job: str, wait: bool, timeout: float) -> None:
     """Cancel a job: pending tasks now, running ones are stopped by the manager."""
     pending, running = client.cancel_job(env.store, check_job_name(job))
     click.echo(f"Cancelled job {job}: {pending} pending task(s) cancelled, {running} running task(s) being stopped")
+    deadline = time.monotonic() + timeout
     while wait and load_view(env.store, job).count(lifecycle.RUNNING):
+        if time.monotonic() > deadline:
+            hint = "" if running_manager_pid(env.config.base) else " (no manager is running to stop them)"
+            raise click.ClickException(f"running tasks of {job} still running after {timeout:g} s{hint}")
         time.sleep(0.2)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from air_executor.core import lifecycle
 from air_executor.core.clock import now_iso
 from air_executor.core.container import ContainerOptions
-from air_executor.errors import InvalidJob
+from air_executor.errors import InvalidJob, InvalidName
 from air_executor.storage.names import check_task_id
 
 SEED_FIELDS = (
@@ -93,7 +93,12 @@ class Task(BaseModel):
     @field_validator("id")
     @classmethod
     def _id(cls, value: str) -> str:
-        return check_task_id(value)
+        # InvalidName is not a ValueError: re-raise as one so pydantic reports it as this
+        # field's validation error instead of letting it escape Task.parse.
+        try:
+            return check_task_id(value)
+        except InvalidName as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("command")
     @classmethod
