@@ -17,7 +17,9 @@ RUN python3 -m venv /opt/venv
 FROM build-base AS build-runner
 ARG PIP_INSTALL_ARGS=""
 COPY runner/ /src/runner/
-RUN /opt/venv/bin/pip install ${PIP_INSTALL_ARGS} /src/shared /src/runner
+# setuptools' .pth hook would cost every runner start a few milliseconds: it goes.
+RUN /opt/venv/bin/pip install ${PIP_INSTALL_ARGS} /src/shared /src/runner \
+ && /opt/venv/bin/pip uninstall -y -q setuptools wheel
 
 FROM build-base AS build-manager
 ARG PIP_INSTALL_ARGS=""
