@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PACKAGES := shared runner manager
 
-.PHONY: install test test-fast test-docker demo lint format images engine compose-up compose-down clean
+.PHONY: install test test-fast test-docker demo bench lint format images engine compose-up compose-down clean
 
 install: $(STAMP)
 
@@ -41,6 +41,10 @@ test-fast: install
 
 demo: install
 	deploy/demo/run-demo.sh
+
+# Figures against raw baselines measured in the same run: bench/results/latest.{json,md,png}.
+bench: install images
+	$(BIN)/python bench/run.py
 
 lint: install
 	$(BIN)/ruff check shared manager runner tests

@@ -1,0 +1,112 @@
+"""Shared pieces of the benchmark: base folders, jobs written like a client, timing statistics."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from air_executor.client import create_job
+from air_executor.core.clock import now_iso
+from air_executor.storage.file_store import FileStore, atomic_write_text, dump_json
+
+PYTHON = sys.executable
+TASK_CLOCK = ["date", "+%s.%N"]  # the task records its own start time in its log
+
+
+@contextmanager
+def base_folder(**config: Any) -> Iterator[FileStore]:
+    """A fresh base folder under /tmp (bind-mountable into runner containers)."""
+    path = Path(tempfile.mkdtemp(prefix="ae-bench-")) / "ae"
+    path.mkdir()
+    (path / "config.yaml").write_text(yaml.safe_dump({"log_format": "text", **config}))
+    try:
+        yield FileStore(path)
+    finally:
+        shutil.rmtree(path.parent, ignore_errors=True)
+
+
+@contextmanager
+def manager_process(store: FileStore, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    log = open(store.base_path / "manager.log", "ab")
+    proc = subprocess.Popen([PYTHON, "-m", "air_executor_manager", "--base-path", str(store.base_path)],
+                            stdout=log, stderr=log, env={**os.environ, **env}, start_new_session=True)
+    log.close()
+    pid_file = store.base_path / "manager.pid"
+    deadline = time.monotonic() + 30
+    while not (pid_file.exists() and pid_file.read_text().strip() == str(proc.pid)):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"manager did not start: {(store.base_path / 'manager.log').read_text()[-2000:]}")
+        time.sleep(0.01)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def submit(store: FileStore, name: str, tasks: list[dict[str, Any]]) -> None:
+    create_job(store, name, tasks)
+
+
+def write_claimed(store: FileStore, name: str, command: list[str]) -> str:
+    """A one-task job already claimed for a runner (what a manager writes before launching); returns its launch id."""
+    launch_id = uuid.uuid4().hex
+    job_dir = store.create_job_dir(name)
+    stamp = now_iso()
+    task = {"id": "t", "job_name": name, "command": command[0], "args": command[1:], "dependencies": [],
+            "status": "running", "created_at": stamp, "started_at": None, "completed_at": None, "error": None,
+            "attempts": 1, "launch_id": launch_id, "launched_at": stamp}
+    atomic_write_text(job_dir / "tasks.json", dump_json([task]))
+    atomic_write_text(job_dir / "state.json", dump_json(
+        {"id": name, "name": name, "state": "working", "created_at": stamp, "updated_at": stamp}))
+    return launch_id
+
+
+def wait_done(store: FileStore, name: str, timeout: float = 120) -> dict[str, Any]:
+    path = store.job_dir(name) / "state.json"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = json.loads(path.read_text())
+            if state.get("state") in ("completed", "failed", "cancelled"):
+                return state
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.002)
+    raise TimeoutError(f"job {name} did not finish within {timeout} s")
+
+
+def wait_task_done(store: FileStore, name: str, timeout: float = 120) -> None:
+    path = store.job_dir(name) / "tasks.json"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if all(t["status"] in ("completed", "failed") for t in json.loads(path.read_text())):
+                return
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.002)
+    raise TimeoutError(f"job {name} did not finish within {timeout} s")
+
+
+def task_clock(store: FileStore, name: str, task_id: str = "t") -> float:
+    return float(store.log_path(name, task_id).read_text().split()[0])
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return {"p50": statistics.median(ordered), "p95": p95, "n": len(ordered)}

@@ -1,0 +1,68 @@
+"""`make bench`: dispatch latency, throughput, runner cost, scale and idle cost, each against a raw
+baseline measured in the same run. Writes bench/results/latest.{json,md,png}.
+
+`python bench/run.py --quick` runs every figure with small counts (a smoke run, not a measurement).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import dispatch  # noqa: E402
+import idle  # noqa: E402
+import report  # noqa: E402
+import runner_cost  # noqa: E402
+import scale  # noqa: E402
+import throughput  # noqa: E402
+
+FULL = {"latency": 100, "docker_latency": 100, "throughput": (50, 10), "docker_throughput": (10, 10),
+        "concurrency": 10, "runner_cost": 50, "scale": [100, 1000, 10000], "idle": 60.0}
+QUICK = {"latency": 5, "docker_latency": 3, "throughput": (3, 3), "docker_throughput": (2, 2),
+         "concurrency": 3, "runner_cost": 5, "scale": [10, 30], "idle": 2.0}
+
+
+def docker_image() -> str | None:
+    """The runner image if a Docker engine answers and the image exists (make images)."""
+    try:
+        import docker
+
+        client = docker.from_env()
+        client.ping()
+        client.images.get("air-executor-runner:latest")
+        return "air-executor-runner:latest"
+    except Exception as exc:  # no SDK, no engine, no image: the Docker figures are left out
+        print(f"bench: Docker figures skipped ({exc})", file=sys.stderr)
+        return None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small counts: checks the benchmark runs")
+    parser.add_argument("--only", choices=["dispatch", "throughput", "runner", "scale", "idle"], action="append")
+    parser.add_argument("--out", type=Path, default=report.RESULTS, help="folder for latest.{json,md,png}")
+    args = parser.parse_args()
+    settings = QUICK if args.quick else FULL
+    image = docker_image()
+    wanted = set(args.only or ["dispatch", "throughput", "runner", "scale", "idle"])
+    rows: list[dict[str, Any]] = []
+    if "dispatch" in wanted:
+        rows += dispatch.run(settings["latency"], settings["docker_latency"], image)
+    if "throughput" in wanted:
+        rows += throughput.run(settings["throughput"], settings["docker_throughput"], settings["concurrency"], image)
+    if "runner" in wanted:
+        rows += runner_cost.run(settings["runner_cost"])
+    if "scale" in wanted:
+        rows += scale.run(settings["scale"])
+    if "idle" in wanted:
+        rows += idle.run(settings["idle"])
+    print(f"results: {report.save(rows, {**settings, 'docker': bool(image)}, args.out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

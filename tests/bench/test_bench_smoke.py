@@ -1,0 +1,32 @@
+"""The benchmark itself runs end to end (tiny counts): a smoke test, not a measurement."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
+    """`bench/run.py --quick` measures every figure with its baseline and writes JSON, Markdown and a PNG."""
+    result = subprocess.run([sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    doc = json.loads((tmp_path / "latest.json").read_text())
+    figures = {row["figure"] for row in doc["figures"]}
+    for expected in ("dispatch latency p50, subprocess", "dispatch latency p50, docker", "runner per task, wall",
+                     "runner per task, peak memory", "idle manager memory"):
+        assert expected in figures, figures
+    assert any(f.startswith("throughput, docker") for f in figures)
+    assert any(f.startswith("manager poll, 30 finished") for f in figures)
+    for row in doc["figures"]:
+        assert row["value"] is not None and row["baseline"] is not None, row
+    assert (tmp_path / "latest.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| figure |" in (tmp_path / "latest.md").read_text()
