@@ -17,6 +17,7 @@ from air_executor.core import lifecycle
 from air_executor.core.clock import now_iso
 from air_executor.errors import AirExecutorError, FileUnreadable, LockTimeout
 from air_executor.storage.file_store import FileStore
+
 from air_executor_runner import EXIT_COMPLETED, EXIT_FAILED, EXIT_STALE, EXIT_UNRECORDED
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing costs the runner ~2 ms
@@ -90,7 +91,8 @@ def execute(store: FileStore, job: str, task: dict[str, Any]) -> Outcome:
         if isinstance(pid_or_outcome, Outcome):
             outcome = pid_or_outcome
         else:
-            outcome = Supervisor(pid_or_outcome, _timeout(task), _env_float("AIR_EXECUTOR_STOP_GRACE", DEFAULT_GRACE)).wait()
+            grace = _env_float("AIR_EXECUTOR_STOP_GRACE", DEFAULT_GRACE)
+            outcome = Supervisor(pid_or_outcome, _timeout(task), grace).wait()
         if outcome.result != lifecycle.SUCCESS:
             _describe_failure(outcome, task, log_path)
             os.write(log_fd, f"[air-executor] {outcome.error}\n".encode())
@@ -103,8 +105,9 @@ def spawn(store: FileStore, job: str, task: dict[str, Any], log_fd: int) -> int 
     """Start the command in a new session with stdout and stderr on the log."""
     command = str(task.get("command") or "")
     argv = [command, *[str(a) for a in task.get("args") or []]]
-    env = task.get("env") if isinstance(task.get("env"), dict) else {}
-    os.environ.update({str(k): str(v) for k, v in env.items()})
+    env = task.get("env")
+    if isinstance(env, dict):
+        os.environ.update({str(k): str(v) for k, v in env.items()})
     # The runner's own bin folder comes first, so a task finds `air-executor` (to queue
     # subtasks) and a `python` that can import air_executor, as in the runner image.
     own_bin = os.path.dirname(sys.executable)

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from air_executor.config import Config
 from air_executor.core import lifecycle
 from air_executor.core.clock import now_iso
@@ -66,8 +68,10 @@ def create_job(
     docs = build_tasks(name, tasks)
     try:
         job = Job(name=name, **options)
-    except Exception as exc:  # pydantic's ValidationError, or an unknown keyword
-        detail = describe_validation_error(exc) if hasattr(exc, "errors") else str(exc)
+    except ValidationError as exc:
+        raise InvalidJob(f"job {name!r} is invalid: {describe_validation_error(exc)}") from None
+    except TypeError as exc:  # an unknown keyword argument
+        detail = str(exc)
         raise InvalidJob(f"job {name!r} is invalid: {detail}") from None
     state = job.to_dict()
     store.write_new_job(state, docs)

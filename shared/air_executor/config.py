@@ -39,7 +39,7 @@ class Config(BaseModel):
     runner_cpus: float | None = Field(None, gt=0, le=256)
     runner_memory: str | None = Field(None, pattern=r"^[0-9]+[bkmgBKMG]?$")
     runner_user: str = Field("10001:10001", pattern=r"^[1-9][0-9]*(:[0-9]+)?$", description="uid:gid, never root")
-    container_options: ContainerOptions = Field(default_factory=ContainerOptions)
+    container_options: ContainerOptions = Field(default_factory=lambda: ContainerOptions())
     runner_start_timeout: float = Field(30, ge=1, le=600, description="seconds to start a runner")
     stop_grace: float = Field(10, ge=0, le=300, description="SIGTERM to SIGKILL, seconds")
     unreadable_after: float = Field(30, ge=1, le=3600, description="report unreadable files after")

@@ -34,7 +34,8 @@ def status(env: Env, job: str | None, as_json: bool) -> None:
         click.echo(json.dumps(out if job is None else out[0], indent=2))
         return
     pid = running_manager_pid(env.config.base)
-    console.print(f"Manager: {'running (PID %s)' % pid if pid else 'not running'} — base {env.config.base}")
+    manager = f"running (PID {pid})" if pid else "not running"
+    console.print(f"Manager: {manager} — base {env.config.base}")
     if not views:
         console.print("No jobs yet.")
         return

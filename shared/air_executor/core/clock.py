@@ -6,6 +6,7 @@ Uses `time` rather than `datetime` on the write path so the runner stays light.
 from __future__ import annotations
 
 import time
+from datetime import UTC
 
 
 def now_iso(t: float | None = None) -> str:
@@ -23,14 +24,14 @@ def parse_iso(value: str | None) -> float | None:
     """Epoch seconds for an ISO-8601 string (naive means UTC); None if absent or invalid."""
     if not value or not isinstance(value, str):
         return None
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
 
 

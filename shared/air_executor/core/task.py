@@ -112,7 +112,7 @@ class Task(BaseModel):
     def _args(cls, value: Any) -> Any:
         # Numbers and other scalars become strings, as a shell would pass them.
         if isinstance(value, (list, tuple)):
-            return [v if isinstance(v, str) or isinstance(v, (list, dict)) else str(v) for v in value]
+            return [v if isinstance(v, (str, list, dict)) else str(v) for v in value]
         return value
 
     @field_validator("env", mode="before")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+
 from air_executor.errors import FileUnreadable, JobNotFound
 from air_executor.storage.lock import JobLock
 from air_executor.storage.names import check_job_name, check_task_id, is_valid_name

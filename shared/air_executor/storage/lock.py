@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
+
 from air_executor.errors import LockTimeout
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing costs the runner ~2 ms
