@@ -9,7 +9,6 @@ never from how long something took.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -163,18 +162,9 @@ def proc_reads(pid: int) -> int:
     raise AssertionError(f"no syscr in /proc/{pid}/io")
 
 
-def env_of(pid: int) -> dict[str, str]:
-    return psutil.Process(pid).environ()
-
-
 def runner_pid(task: dict[str, Any]) -> int:
     """The runner's pid, from `runner_id` ("pid:starttime") or `runner_pid`."""
     runner_id = task.get("runner_id")
     if isinstance(runner_id, str) and ":" in runner_id:
         return int(runner_id.split(":", 1)[0])
     return int(task["runner_pid"])
-
-
-def scrub_env() -> dict[str, str]:
-    """os.environ without Air-Executor variables (so a test's own env cannot leak into a command)."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("AIR_EXECUTOR_")}

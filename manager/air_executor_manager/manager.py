@@ -52,6 +52,7 @@ class JobEntry:
     signature: tuple[int, ...] | None = None
     unreadable_since: float | None = None
     reported: bool = False
+    problem: str | None = None  # the last unexpected error processing it, logged once
 
 
 @dataclass
@@ -208,11 +209,14 @@ class Manager:
             log.warning("job %s: lock busy for %g s; will try again", name, LOCK_WAIT, extra={"job": name})
             self.timers[name] = time.time() + 1.0
             return
+        except Exception as exc:  # one job's odd data (or a bug) must never stop the manager and every other job
+            self.note_broken(name, entry, exc)
+            return
         finally:
             self.run_cleanups()
         if entry.reported:
             log.info("job %s: files readable again", name, extra={"job": name})
-        entry.unreadable_since, entry.reported = None, False
+        entry.unreadable_since, entry.reported, entry.problem = None, False, None
         for spec in deferred:
             self.launch_deferred(spec)
 
@@ -277,6 +281,16 @@ class Manager:
             )
         entry.done = False
         self.timers[name] = now + self.config.poll_interval
+
+    def note_broken(self, name: str, entry: JobEntry, exc: Exception) -> None:
+        """Log (once per distinct error) a job that cannot be processed; its files are left as they are."""
+        problem = f"{type(exc).__name__}: {exc}"
+        if entry.problem != problem:
+            entry.problem = problem
+            log.error("job %s: cannot be processed, leaving its files as they are; will try again: %s",
+                      name, problem, exc_info=exc, extra={"job": name})
+        entry.done = False
+        self.timers[name] = time.time() + self.config.poll_interval
 
     def schedule(self, name: str, tasks: list[dict[str, Any]]) -> None:
         """Wake up for this job when a retry delay or a runner deadline passes."""

@@ -19,8 +19,16 @@ Doc = dict[str, Any]
 
 
 def fail_invalid(tasks: list[Doc]) -> bool:
-    """Fail pending tasks that can never run: bad fields, duplicate ids, unknown deps, cycles."""
+    """Fail pending tasks that can never run: bad fields, duplicate ids, unknown deps, cycles.
+
+    A status this version does not know (a naive writer's 'queued') would leave the job
+    waiting forever, so that task is failed too, with the status named.
+    """
     changed = False
+    for task in tasks:
+        status = task.get("status")
+        if not (isinstance(status, str) and status in _STATUSES):
+            changed |= _fail(task, f"unknown status {status!r}; expected one of {', '.join(_STATUSES)}")
     seen: set[Any] = set()
     known = {t.get("id") for t in tasks}
     pending = [t for t in tasks if t.get("status") == lifecycle.PENDING]
@@ -70,6 +78,14 @@ def skip_blocked(tasks: list[Doc]) -> bool:
     return any_change
 
 
+_STATUSES = (
+    lifecycle.PENDING,
+    lifecycle.RUNNING,
+    lifecycle.COMPLETED,
+    lifecycle.FAILED,
+    lifecycle.SKIPPED,
+    lifecycle.CANCELLED,
+)
 _BLOCKING = frozenset({lifecycle.FAILED, lifecycle.SKIPPED, lifecycle.CANCELLED})
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from air_executor import client
 from air_executor.errors import InvalidJob
 from conftest import Base, ManagerProcess, wait_for
@@ -18,10 +17,13 @@ SLEEPER = "import os, sys, time\nopen(sys.argv[1], 'w').write(str(os.getpid()))\
 def test_cancel_stops_a_running_task_and_its_runner(base: Base, manager: ManagerProcess, tmp_path: Path) -> None:
     """Cancelling stops the running command and its runner; the job ends cancelled, pending tasks never run."""
     pidfile, never = tmp_path / "pid", tmp_path / "never"
-    base.submit("cancel-me", [
-        {"id": "long", "command": PY, "args": ["-c", SLEEPER, str(pidfile)]},
-        {"id": "next", "command": "touch", "args": [str(never)]},
-    ])
+    base.submit(
+        "cancel-me",
+        [
+            {"id": "long", "command": PY, "args": ["-c", SLEEPER, str(pidfile)]},
+            {"id": "next", "command": "touch", "args": [str(never)]},
+        ],
+    )
     wait_for(lambda: read_pids(pidfile), what="the task to start")
     command_pid = read_pids(pidfile)[0]
     runner = runner_pid(base.task("cancel-me", "long"))
@@ -45,8 +47,10 @@ def test_cancel_stops_a_running_task_and_its_runner(base: Base, manager: Manager
 def test_cancelled_job_can_be_reset_and_then_completes(base: Base, manager: ManagerProcess, tmp_path: Path) -> None:
     """A cancelled job reset to waiting runs its cancelled tasks again to completion."""
     pidfile, gate = tmp_path / "pid", tmp_path / "gate"
-    script = "import os, sys, time\nopen(sys.argv[1], 'a').write(f'{os.getpid()}\\n')\n" \
-             "while not os.path.exists(sys.argv[2]): time.sleep(0.02)\n"
+    script = (
+        "import os, sys, time\nopen(sys.argv[1], 'a').write(f'{os.getpid()}\\n')\n"
+        "while not os.path.exists(sys.argv[2]): time.sleep(0.02)\n"
+    )
     base.submit("again", [{"id": "t", "command": PY, "args": ["-c", script, str(pidfile), str(gate)]}])
     wait_for(lambda: read_pids(pidfile), what="the task to start")
     client.cancel_job(base.store, "again")
@@ -63,12 +67,19 @@ def test_reset_reruns_only_failed_and_skipped_tasks(base: Base, manager: Manager
     flag, runs = tmp_path / "fixed", tmp_path / "runs"
     record = "import os, sys\nopen(sys.argv[1], 'a').write(sys.argv[2] + '\\n')\n"
     needs_fix = record + "sys.exit(0 if os.path.exists(sys.argv[3]) else 1)\n"
-    base.submit("fixable", [
-        {"id": "ok", "command": PY, "args": ["-c", record, str(runs), "ok"]},
-        {"id": "broken", "command": PY, "args": ["-c", needs_fix, str(runs), "broken", str(flag)],
-         "dependencies": ["ok"]},
-        {"id": "after", "command": PY, "args": ["-c", record, str(runs), "after"], "dependencies": ["broken"]},
-    ])
+    base.submit(
+        "fixable",
+        [
+            {"id": "ok", "command": PY, "args": ["-c", record, str(runs), "ok"]},
+            {
+                "id": "broken",
+                "command": PY,
+                "args": ["-c", needs_fix, str(runs), "broken", str(flag)],
+                "dependencies": ["ok"],
+            },
+            {"id": "after", "command": PY, "args": ["-c", record, str(runs), "after"], "dependencies": ["broken"]},
+        ],
+    )
     assert base.wait_state("fixable")["state"] == "failed", manager.log()
     assert base.task("fixable", "after")["status"] == "skipped"
     flag.touch()

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import Base, ManagerProcess, cli, wait_for
 from taskkit import naive_job, naive_write
 
@@ -28,9 +27,7 @@ def test_state_without_tasks_waits_until_tasks_are_written(base: Base, manager: 
     assert base.wait_state("late-tasks")["state"] == "completed", manager.log()
 
 
-def test_half_written_tasks_file_is_read_again_and_runs_when_complete(
-    base: Base, manager: ManagerProcess
-) -> None:
+def test_half_written_tasks_file_is_read_again_and_runs_when_complete(base: Base, manager: ManagerProcess) -> None:
     """tasks.json truncated mid-write is retried on the next poll; once complete, the job runs."""
     job_dir = naive_job(base.path / "jobs", "half", [{"id": "t1", "command": "true"}, {"id": "t2", "command": "true"}])
     full = (job_dir / "tasks.json").read_text()
@@ -68,8 +65,9 @@ def test_file_that_stays_unreadable_is_reported_left_alone_and_harms_no_one(
     manager = ManagerProcess(base).start()
     try:
         wait_for(lambda: "job broken: unreadable for" in manager.log(), what="the manager to report the job")
-        base.submit("healthy-after", [{"id": "a", "command": "true"}, {"id": "b", "command": "true",
-                                                                      "dependencies": ["a"]}])
+        base.submit(
+            "healthy-after", [{"id": "a", "command": "true"}, {"id": "b", "command": "true", "dependencies": ["a"]}]
+        )
         for name in ("healthy-before", "healthy-after"):
             assert base.wait_state(name)["state"] == "completed", manager.log()
         status = cli("status", base=base)
@@ -102,12 +100,16 @@ def test_unreadable_job_runs_once_it_is_fixed(base: Base, tmp_path: Path) -> Non
 
 def test_invalid_task_fields_fail_that_task_not_the_manager(base: Base, manager: ManagerProcess) -> None:
     """Tasks with wrong field types or bad ids fail with errors naming the field; valid tasks still run."""
-    naive_job(base.path / "jobs", "odd-fields", [
-        {"id": "no-args-list", "command": "true", "args": "not-a-list"},
-        {"id": "bad timeout", "command": "true"},
-        {"id": "negative", "command": "true", "timeout": -5},
-        {"id": "fine", "command": "true"},
-    ])
+    naive_job(
+        base.path / "jobs",
+        "odd-fields",
+        [
+            {"id": "no-args-list", "command": "true", "args": "not-a-list"},
+            {"id": "bad timeout", "command": "true"},
+            {"id": "negative", "command": "true", "timeout": -5},
+            {"id": "fine", "command": "true"},
+        ],
+    )
     naive_write(base.path / "jobs" / "odd-fields" / "x.json", {"ignored": True})
     state = base.wait_state("odd-fields")
     assert state["state"] == "failed", manager.log()
@@ -118,3 +120,38 @@ def test_invalid_task_fields_fail_that_task_not_the_manager(base: Base, manager:
     assert tasks["fine"]["status"] == "completed"
     assert manager.proc is not None and manager.proc.poll() is None
     json.loads((base.path / "jobs" / "odd-fields" / "tasks.json").read_text())
+
+
+def test_unknown_task_status_fails_that_task_instead_of_hanging(base: Base, manager: ManagerProcess) -> None:
+    """A status Air-Executor does not know ('queued', or not even a string) fails that task clearly; the job ends."""
+    naive_job(
+        base.path / "jobs",
+        "odd-status",
+        [
+            {"id": "queued", "command": "true", "status": "queued"},
+            {"id": "dict", "command": "true", "status": {"odd": 1}},
+            {"id": "fine", "command": "true"},
+        ],
+    )
+    state = base.wait_state("odd-status", timeout=20)
+    assert state["state"] == "failed", manager.log()
+    tasks = {t["id"]: t for t in base.tasks("odd-status")}
+    assert "unknown status 'queued'" in tasks["queued"]["error"]
+    assert "unknown status" in tasks["dict"]["error"]
+    assert tasks["fine"]["status"] == "completed"
+
+
+def test_values_of_the_wrong_type_harm_no_other_job(base: Base, manager: ManagerProcess) -> None:
+    """An unhashable id and a non-numeric max_parallel are logged once; the manager and other jobs go on."""
+    jobs = base.path / "jobs"
+    naive_job(jobs, "list-id", [{"id": ["x"], "command": "true"}])
+    naive_job(jobs, "wordy-limit", [{"id": "t", "command": "true"}], max_parallel="lots")
+    base.submit("healthy", [{"id": "a", "command": "true"}, {"id": "b", "command": "true", "dependencies": ["a"]}])
+    assert base.wait_state("healthy")["state"] == "completed", manager.log()
+    for name in ("list-id", "wordy-limit"):
+        wait_for(lambda n=name: f"job {n}: cannot be processed" in manager.log(), what=f"{name} to be reported")
+    base.submit("healthy-later", [{"id": "a", "command": "true"}])
+    assert base.wait_state("healthy-later")["state"] == "completed", manager.log()
+    assert manager.proc is not None and manager.proc.poll() is None
+    for name in ("list-id", "wordy-limit"):
+        assert manager.log().count(f"job {name}: cannot be processed") == 1

@@ -58,8 +58,11 @@ def test_subtasks_may_depend_on_each_other(base: Base, manager: ManagerProcess, 
         "subprocess.run([cli, 'add-task', '--id', 'second', '--depends-on', 'first', second['command'],"
         " *second['args']], check=True)\n"
     )
-    base.submit("chain", [{"id": "p", "command": PY, "args": ["-c", script, CLI, json.dumps(first),
-                                                               json.dumps(second)]}], max_parallel=2)
+    base.submit(
+        "chain",
+        [{"id": "p", "command": PY, "args": ["-c", script, CLI, json.dumps(first), json.dumps(second)]}],
+        max_parallel=2,
+    )
     assert base.wait_state("chain")["state"] == "completed", manager.log()
     runs = read_intervals(marks)
     assert runs["first"][1] <= runs["second"][0]
@@ -73,8 +76,13 @@ def test_job_max_depth_stops_deeper_spawning_with_one_clear_line(base: Base, man
     """With max_depth 1 a child may not queue a grandchild: its add-task exits non-zero with one line and it fails."""
     base.submit(
         "shallow",
-        [{"id": "root", "command": CLI, "args": ["add-task", "--id", "kid", CLI, "add-task", "--id", "grandkid",
-                                                 "true"]}],
+        [
+            {
+                "id": "root",
+                "command": CLI,
+                "args": ["add-task", "--id", "kid", CLI, "add-task", "--id", "grandkid", "true"],
+            }
+        ],
         max_depth=1,
     )
     state = base.wait_state("shallow")
@@ -111,8 +119,11 @@ def test_job_max_tasks_is_enforced(base: Base, manager: ManagerProcess) -> None:
         "capped",
         [
             {"id": "other", "command": "true"},
-            {"id": "root", "command": "sh", "args": ["-c", f'"{CLI}" add-task --id one true && '
-                                                           f'"{CLI}" add-task --id two true']},
+            {
+                "id": "root",
+                "command": "sh",
+                "args": ["-c", f'"{CLI}" add-task --id one true && "{CLI}" add-task --id two true'],
+            },
         ],
         max_tasks=3,
     )
@@ -128,8 +139,9 @@ def test_job_max_tasks_is_enforced(base: Base, manager: ManagerProcess) -> None:
 def test_config_max_tasks_per_job_is_enforced(base: Base, tmp_path: Path) -> None:
     """Config max_tasks_per_job 2 applies to a job that sets no limit of its own."""
     base.config(max_tasks_per_job=2)
-    base.submit("cfgcap", [{"id": "root", "command": "sh", "args": ["-c", f'"{CLI}" add-task true; '
-                                                                          f'"{CLI}" add-task true']}])
+    base.submit(
+        "cfgcap", [{"id": "root", "command": "sh", "args": ["-c", f'"{CLI}" add-task true; "{CLI}" add-task true']}]
+    )
     manager = ManagerProcess(base).start()
     try:
         # The shell ignores the first add-task's status: the task's own status is the second one's.
@@ -161,8 +173,18 @@ def test_dedup_key_keeps_a_retried_parent_from_queuing_twice(
         "print(attempt, out, got)\n"
         "sys.exit(1 if attempt == 1 else 0)\n"
     )
-    base.submit("dedup", [{"id": "parent", "command": PY, "args": ["-c", script, CLI, str(counter), str(child_runs)],
-                           "retries": 1, "retry_delay": 0}])
+    base.submit(
+        "dedup",
+        [
+            {
+                "id": "parent",
+                "command": PY,
+                "args": ["-c", script, CLI, str(counter), str(child_runs)],
+                "retries": 1,
+                "retry_delay": 0,
+            }
+        ],
+    )
     assert base.wait_state("dedup")["state"] == "completed", manager.log()
     tasks = base.tasks("dedup")
     assert [t.get("dedup_key") for t in tasks].count("k-cli") == 1

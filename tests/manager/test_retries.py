@@ -45,8 +45,13 @@ def test_always_failing_task_fails_after_retries_plus_one_attempts(
 ) -> None:
     """retries 2 on a task that always fails: exactly three runs, then failed, and the job fails."""
     counter = tmp_path / "count"
-    base.submit("doomed", [flaky("t", counter, 99, retries=2, retry_delay=0.1),
-                           {"id": "after", "command": "true", "dependencies": ["t"]}])
+    base.submit(
+        "doomed",
+        [
+            flaky("t", counter, 99, retries=2, retry_delay=0.1),
+            {"id": "after", "command": "true", "dependencies": ["t"]},
+        ],
+    )
     state = base.wait_state("doomed")
     assert state["state"] == "failed", manager.log()
     task = base.task("doomed", "t")
@@ -74,8 +79,9 @@ def test_retry_waits_do_not_block_other_jobs(base: Base, manager: ManagerProcess
     counter = tmp_path / "count"
     base.submit("patient", [flaky("t", counter, 2, retries=1, retry_delay=30)])
     base.wait_state("patient", "working")
-    wait_for(lambda: counter.exists() and base.task("patient", "t")["status"] == "pending",
-             what="the first attempt to fail")
+    wait_for(
+        lambda: counter.exists() and base.task("patient", "t")["status"] == "pending", what="the first attempt to fail"
+    )
     assert "retrying in 30 s" in base.task("patient", "t")["error"]
     base.submit("meanwhile", [{"id": "t", "command": "true"}])
     assert base.wait_state("meanwhile")["state"] == "completed", manager.log()

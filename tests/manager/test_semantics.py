@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import Base, ManagerProcess, parse_time
-from taskkit import PY, mark_task, max_overlap, naive_job, read_intervals, runner_intervals
+from conftest import Base, ManagerProcess, parse_time, wait_for
+from taskkit import PY, alive, mark_task, max_overlap, naive_job, read_intervals, read_pids, runner_intervals
 
 
 def test_independent_tasks_all_complete(base: Base, manager: ManagerProcess, tmp_path: Path) -> None:
@@ -60,13 +60,12 @@ def test_default_single_runner_per_job_while_jobs_run_concurrently(
     assert max_overlap(everything) == 2
 
 
-def test_max_parallel_three_runs_three_at_once_and_no_more(
-    base: Base, manager: ManagerProcess, tmp_path: Path
-) -> None:
+def test_max_parallel_three_runs_three_at_once_and_no_more(base: Base, manager: ManagerProcess, tmp_path: Path) -> None:
     """A job with max_parallel 3 has three tasks running together, never four."""
     marks, barrier = tmp_path / "marks", tmp_path / "barrier"
-    base.submit("wide", [mark_task(f"t{i}", marks, barrier=barrier, need=3, sleep=0.1) for i in range(7)],
-                max_parallel=3)
+    base.submit(
+        "wide", [mark_task(f"t{i}", marks, barrier=barrier, need=3, sleep=0.1) for i in range(7)], max_parallel=3
+    )
     assert base.wait_state("wide")["state"] == "completed", manager.log()
     assert max_overlap(read_intervals(marks).values()) == 3
     assert max_overlap(runner_intervals(base.tasks("wide"))) <= 3
@@ -77,8 +76,11 @@ def test_max_concurrent_runners_caps_runners_over_all_jobs(base: Base, tmp_path:
     base.config(max_concurrent_runners=2)
     marks, barrier = tmp_path / "marks", tmp_path / "barrier"
     for j in range(3):
-        base.submit(f"cap{j}", [mark_task(f"j{j}t{i}", marks, barrier=barrier, need=2, sleep=0.1)
-                                for i in range(3)], max_parallel=3)
+        base.submit(
+            f"cap{j}",
+            [mark_task(f"j{j}t{i}", marks, barrier=barrier, need=2, sleep=0.1) for i in range(3)],
+            max_parallel=3,
+        )
     manager = ManagerProcess(base).start()
     try:
         for j in range(3):
@@ -120,10 +122,14 @@ def test_unknown_dependency_from_a_naive_writer_fails_the_job(
 ) -> None:
     """A dependency on a task id that does not exist fails the job with an error naming it."""
     marks = tmp_path / "marks"
-    naive_job(base.path / "jobs", "unknown-dep", [
-        mark_task("a", marks),
-        mark_task("b", marks, dependencies=["a", "ghost"]),
-    ])
+    naive_job(
+        base.path / "jobs",
+        "unknown-dep",
+        [
+            mark_task("a", marks),
+            mark_task("b", marks, dependencies=["a", "ghost"]),
+        ],
+    )
     state = base.wait_state("unknown-dep")
     assert state["state"] == "failed", manager.log()
     assert "ghost" in state["error"]
@@ -137,12 +143,16 @@ def test_dependency_cycle_from_a_naive_writer_fails_the_job(
 ) -> None:
     """A dependency cycle fails the job with an error showing the cycle instead of hanging."""
     marks = tmp_path / "marks"
-    naive_job(base.path / "jobs", "cycle", [
-        mark_task("x", marks, dependencies=["z"]),
-        mark_task("y", marks, dependencies=["x"]),
-        mark_task("z", marks, dependencies=["y"]),
-        mark_task("outside", marks),
-    ])
+    naive_job(
+        base.path / "jobs",
+        "cycle",
+        [
+            mark_task("x", marks, dependencies=["z"]),
+            mark_task("y", marks, dependencies=["x"]),
+            mark_task("z", marks, dependencies=["y"]),
+            mark_task("outside", marks),
+        ],
+    )
     state = base.wait_state("cycle")
     assert state["state"] == "failed", manager.log()
     assert "cycle" in state["error"]
@@ -168,8 +178,9 @@ def test_missing_command_fails_its_task_with_a_clear_error(base: Base, manager: 
 
 def test_non_zero_exit_records_exit_code_and_error(base: Base, manager: ManagerProcess) -> None:
     """Exit status 3 is recorded as exit_code 3 with an error that says so and shows the last output line."""
-    base.submit("exit3", [{"id": "t", "command": PY,
-                           "args": ["-c", "import sys; print('the last words'); sys.exit(3)"]}])
+    base.submit(
+        "exit3", [{"id": "t", "command": PY, "args": ["-c", "import sys; print('the last words'); sys.exit(3)"]}]
+    )
     assert base.wait_state("exit3")["state"] == "failed", manager.log()
     task = base.task("exit3", "t")
     assert task["status"] == "failed" and task["result"] == "failed"
@@ -214,9 +225,14 @@ def test_task_env_and_cwd_apply(base: Base, manager: ManagerProcess, tmp_path: P
     """A task's `env` entries reach the command and `cwd` is its working directory."""
     workdir = tmp_path / "work dir"
     workdir.mkdir()
-    script = "import json, os; json.dump({'cwd': os.getcwd(), 'GREETING': os.environ.get('GREETING')}, open('out.json', 'w'))"
-    base.submit("envcwd", [{"id": "t", "command": PY, "args": ["-c", script],
-                            "env": {"GREETING": "hello there"}, "cwd": str(workdir)}])
+    script = (
+        "import json, os\n"
+        "json.dump({'cwd': os.getcwd(), 'GREETING': os.environ.get('GREETING')}, open('out.json', 'w'))"
+    )
+    base.submit(
+        "envcwd",
+        [{"id": "t", "command": PY, "args": ["-c", script], "env": {"GREETING": "hello there"}, "cwd": str(workdir)}],
+    )
     assert base.wait_state("envcwd")["state"] == "completed", manager.log()
     seen = json.loads((workdir / "out.json").read_text())
     assert seen == {"cwd": str(workdir), "GREETING": "hello there"}
@@ -231,7 +247,7 @@ def test_unusable_cwd_fails_the_task_clearly(base: Base, manager: ManagerProcess
     assert str(missing) in task["error"] and task["result"] == "failed_to_start"
 
 
-def test_job_state_goes_waiting_working_completed(base: Base, manager: ManagerProcess, tmp_path: Path) -> None:
+def test_job_is_working_while_its_task_runs_then_completed(base: Base, manager: ManagerProcess, tmp_path: Path) -> None:
     """The job is working while its task runs and completed after; timestamps are ISO-8601 UTC."""
     gate = tmp_path / "gate"
     script = "import os, sys, time\nwhile not os.path.exists(sys.argv[1]): time.sleep(0.02)"
@@ -243,3 +259,14 @@ def test_job_state_goes_waiting_working_completed(base: Base, manager: ManagerPr
     assert state["state"] == "completed", manager.log()
     assert state["updated_at"].endswith("Z")
     assert parse_time(state["created_at"]) <= parse_time(state["updated_at"])
+
+
+def test_processes_left_behind_by_a_finished_command_are_ended(
+    base: Base, manager: ManagerProcess, tmp_path: Path
+) -> None:
+    """A command that exits 0 but leaves a background child in its group: the task completes and the child is gone."""
+    pids = tmp_path / "pids"
+    base.submit("leftover", [{"id": "t", "command": "sh", "args": ["-c", f"sleep 100 & echo $! > {pids}"]}])
+    assert base.wait_state("leftover")["state"] == "completed", manager.log()
+    wait_for(lambda: read_pids(pids), what="the pid file")
+    wait_for(lambda: not alive(read_pids(pids)[0]), timeout=10, what="the leftover child to be ended")

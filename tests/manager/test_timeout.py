@@ -27,9 +27,7 @@ def test_timeout_kills_the_whole_process_group(base: Base, manager: ManagerProce
     assert survivors == []
 
 
-def test_a_command_that_ignores_sigterm_is_sigkilled_after_the_grace(
-    base: Base, tmp_path: Path
-) -> None:
+def test_a_command_that_ignores_sigterm_is_sigkilled_after_the_grace(base: Base, tmp_path: Path) -> None:
     """A command trapping SIGTERM gets SIGTERM first, then SIGKILL once stop_grace has passed."""
     base.config(stop_grace=1)
     pids, seen = tmp_path / "pids", tmp_path / "got-term"
@@ -43,8 +41,9 @@ def test_a_command_that_ignores_sigterm_is_sigkilled_after_the_grace(
     )
     manager = ManagerProcess(base).start()
     try:
-        base.submit("stubborn", [{"id": "t", "command": PY, "args": ["-c", script, str(pids), str(seen)],
-                                  "timeout": 1}])
+        base.submit(
+            "stubborn", [{"id": "t", "command": PY, "args": ["-c", script, str(pids), str(seen)], "timeout": 1}]
+        )
         state = base.wait_state("stubborn")
         assert state["state"] == "failed", manager.log()
     finally:
@@ -66,8 +65,10 @@ def test_timed_out_task_with_retries_is_retried(base: Base, manager: ManagerProc
         "open(p, 'a').write('x')\n"
         "time.sleep(100 if n == 0 else 0)\n"
     )
-    base.submit("slow-once", [{"id": "t", "command": PY, "args": ["-c", script, str(count)],
-                               "timeout": 1, "retries": 1, "retry_delay": 0}])
+    base.submit(
+        "slow-once",
+        [{"id": "t", "command": PY, "args": ["-c", script, str(count)], "timeout": 1, "retries": 1, "retry_delay": 0}],
+    )
     assert base.wait_state("slow-once")["state"] == "completed", manager.log()
     task = base.task("slow-once", "t")
     assert task["attempts"] == 2
