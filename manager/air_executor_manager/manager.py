@@ -19,7 +19,8 @@ from air_executor.config import Config
 from air_executor.core import lifecycle
 from air_executor.core.clock import now_iso, parse_iso
 from air_executor.errors import FileUnreadable, JobNotFound, LockTimeout
-from air_executor.storage.file_store import JobFiles, FileStore, STATE_FILE, TASKS_FILE
+from air_executor.storage.file_store import STATE_FILE, TASKS_FILE, FileStore, JobFiles
+
 from air_executor_manager import planner
 from air_executor_manager.launchers import Launcher, LaunchError, LaunchSpec, RunnerState, choose_launcher
 from air_executor_manager.watcher import ALL, Watcher
@@ -243,9 +244,15 @@ class Manager:
             for task in tasks:
                 if task.get("status") == lifecycle.RUNNING:
                     self.check_running(name, task, state)
-            planner.fail_invalid(tasks)
-            planner.skip_blocked(tasks)
-            deferred = self.start(name, self.claim_ready(name, state, tasks))
+            problem = planner.job_problem(state)
+            if problem is not None:
+                if state.get("error") != problem:
+                    log.error("job %s: %s", name, problem, extra={"job": name})
+                planner.fail_job(state, tasks, problem)
+            else:
+                planner.fail_invalid(tasks)
+                planner.skip_blocked(tasks)
+                deferred = self.start(name, self.claim_ready(name, state, tasks))
         self.drop_ended_runners(name, tasks)
         if state.get("state") not in lifecycle.JOB_DONE:
             # A runner that recorded its outcome but has not exited yet still counts, so a
@@ -379,7 +386,8 @@ class Manager:
         try:
             with self.store.transaction(spec.job, timeout=LOCK_WAIT) as files:
                 task = files.task(spec.task_id)
-                if task is not None and task.get("launch_id") == spec.launch_id and task.get("status") == lifecycle.RUNNING:
+                ours = task is not None and task.get("launch_id") == spec.launch_id
+                if task is not None and ours and task.get("status") == lifecycle.RUNNING:
                     self.fail_to_start(task, error)
                     planner.settle_job(files.state or {}, files.tasks or [])
         except (FileUnreadable, JobNotFound, LockTimeout) as exc:

@@ -18,6 +18,30 @@ from air_executor.errors import InvalidJob
 Doc = dict[str, Any]
 
 
+def job_problem(state: Doc) -> str | None:
+    """Why a state.json cannot be run as it is (a bad max_parallel, an unknown state...), or None."""
+    from air_executor.core.job import Job
+    from air_executor.core.task import describe_validation_error
+    from pydantic import ValidationError
+
+    try:
+        Job.model_validate(state)
+    except ValidationError as exc:
+        return f"state.json is invalid: {describe_validation_error(exc)}"
+    return None
+
+
+def fail_job(state: Doc, tasks: list[Doc], problem: str) -> None:
+    """An invalid job runs nothing more: its pending tasks are skipped and it ends failed with `problem`."""
+    for task in tasks:
+        if task.get("status") == lifecycle.PENDING:
+            task.update(status=lifecycle.SKIPPED, error="not run: the job is invalid", completed_at=now_iso())
+    state["error"] = problem
+    if not any(t.get("status") == lifecycle.RUNNING for t in tasks):
+        state["state"] = lifecycle.FAILED
+        state["updated_at"] = now_iso()
+
+
 def fail_invalid(tasks: list[Doc]) -> bool:
     """Fail pending tasks that can never run: bad fields, duplicate ids, unknown deps, cycles.
 
@@ -132,7 +156,7 @@ def settle_job(state: Doc, tasks: list[Doc], busy: bool = False) -> bool:
             state.pop("error", None)
         else:
             state["state"] = lifecycle.FAILED
-            state["error"] = "no task failed, but some never ran"
+            state["error"] = state.get("error") or "no task failed, but some never ran"
     if (state.get("state"), state.get("error")) != before:
         state["updated_at"] = now_iso()
         return True

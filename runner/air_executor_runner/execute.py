@@ -86,8 +86,14 @@ def execute(store: FileStore, job: str, task: dict[str, Any]) -> Outcome:
     log_path = store.log_file(job, task["id"])
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o666)
+    early_stops: list[int] = []  # a stop signal before the supervisor is in place must not be lost
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, lambda signum, _frame: early_stops.append(signum))
     try:
         pid_or_outcome = spawn(store, job, task, log_fd)
+        if early_stops and not isinstance(pid_or_outcome, Outcome):
+            _reap_at_once(pid_or_outcome)
+            pid_or_outcome = Outcome(lifecycle.KILLED, f"stopped by {signal.Signals(early_stops[0]).name}")
         if isinstance(pid_or_outcome, Outcome):
             outcome = pid_or_outcome
         else:
@@ -150,6 +156,17 @@ def spawn(store: FileStore, job: str, task: dict[str, Any], log_fd: int) -> int 
         return Outcome(lifecycle.FAILED_TO_START, f"cannot start {command!r}: {getattr(exc, 'strerror', None) or exc}")
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def _reap_at_once(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    os.waitpid(pid, 0)
+
+
 class Supervisor:
     """Wait for the command; on timeout or a stop signal end its process group."""
 
@@ -160,7 +177,7 @@ class Supervisor:
 
     def wait(self) -> Outcome:
         signal.signal(signal.SIGALRM, lambda *_: self._escalate(lifecycle.TIMED_OUT))
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        for signum in STOP_SIGNALS:
             signal.signal(signum, self._on_stop)
         signal.setitimer(signal.ITIMER_REAL, self.timeout)
         _, status = os.waitpid(self.pid, 0)

@@ -32,6 +32,8 @@ def build_tasks(job_name: str, specs: Any) -> list[dict[str, Any]]:
     """Validate a job's task list and return documents ready to write."""
     if not isinstance(specs, list):
         raise InvalidJob(f"job {job_name!r}: tasks must be a list, got {type(specs).__name__}")
+    if not specs:
+        raise InvalidJob(f"job {job_name!r} has no tasks; a job needs at least one")
     docs: list[dict[str, Any]] = []
     taken: set[str] = set()
     for number, spec in enumerate(specs, 1):

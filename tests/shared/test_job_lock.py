@@ -78,7 +78,7 @@ def _join(procs: list[subprocess.Popen[str]]) -> None:
 
 def test_concurrent_project_writers_lose_no_update(base: Base) -> None:
     """4 processes x 200 locked read-increment-write cycles on one job end with exactly 800."""
-    base.submit("counted", [])
+    base.submit("counted", [{"id": "noop", "command": "true"}])
     procs = [_spawn(PROJECT_WRITER, str(base.path), "counted", str(CYCLES)) for _ in range(4)]
     _join(procs)
     assert base.state("counted")["counter"] == 4 * CYCLES
@@ -87,7 +87,7 @@ def test_concurrent_project_writers_lose_no_update(base: Base) -> None:
 
 def test_outside_flock_writer_interleaves_with_project_writers(base: Base) -> None:
     """A bare-flock outside writer and two project writers, 200 cycles each, lose no update between them."""
-    base.submit("shared", [])
+    base.submit("shared", [{"id": "noop", "command": "true"}])
     procs = [
         _spawn(OUTSIDE_WRITER, str(base.job_dir("shared")), str(CYCLES)),
         _spawn(PROJECT_WRITER, str(base.path), "shared", str(CYCLES)),
@@ -99,7 +99,7 @@ def test_outside_flock_writer_interleaves_with_project_writers(base: Base) -> No
 
 def test_a_held_lock_blocks_a_transaction_until_released(base: Base) -> None:
     """While another process holds the job's flock a transaction times out with a clear error; after, it works."""
-    base.submit("held", [])
+    base.submit("held", [{"id": "noop", "command": "true"}])
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(base.job_dir("held"))],
         stdin=subprocess.PIPE,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from air_executor.config import Config
+
 from air_executor_manager.launchers.base import Launcher, LaunchError, LaunchSpec, RunnerState
 
 __all__ = ["Launcher", "LaunchError", "LaunchSpec", "RunnerState", "choose_launcher"]

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import docker
+from air_executor.config import Config
+from air_executor.core.container import ContainerOptions
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import DeviceRequest, Mount
 
-from air_executor.config import Config
-from air_executor.core.container import ContainerOptions
 from air_executor_manager.launchers.base import LaunchError, LaunchSpec, RunnerState
 from air_executor_manager.launchers.docker_mounts import base_mount
 

@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import psutil
-
 from air_executor.config import Config
+
 from air_executor_manager.launchers.base import LaunchError, LaunchSpec, RunnerState
 
 RUNNER_MODULE = "air_executor_runner"

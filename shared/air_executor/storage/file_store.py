@@ -131,12 +131,12 @@ class JobFiles:
         wrote = False
         if self.tasks is not None:
             text = dump_json(self.tasks)
-            if text != self._tasks_text:
+            if _changed(text, self._tasks_text, self.tasks):
                 atomic_write_text(os.path.join(self.folder, TASKS_FILE), text)
                 self._tasks_text, wrote = text, True
         if self.state is not None:
             text = dump_json(self.state)
-            if text != self._state_text:
+            if _changed(text, self._state_text, self.state):
                 atomic_write_text(os.path.join(self.folder, STATE_FILE), text)
                 self._state_text, wrote = text, True
         return wrote
@@ -264,6 +264,16 @@ class FileStore:
         from air_executor.core.job import Job
 
         return Job.model_validate(self.read_state(name))
+
+
+def _changed(new_text: str, old_text: str, data: Any) -> bool:
+    """True if the document differs from what was read; a file formatted by another writer
+    (different spacing, same data) is not rewritten just to reformat it."""
+    if new_text == old_text:
+        return False
+    if not old_text:
+        return True
+    return bool(json.loads(old_text) != data)
 
 
 def _path(value: str) -> Path:
