@@ -180,3 +180,46 @@ def test_auto_launcher_uses_docker_when_it_answers(base: Base, docker_client: An
     finally:
         manager.stop()
     assert os.path.exists(base.path / "jobs" / "auto" / "logs")
+
+
+def test_container_that_cannot_start_fails_its_task(docker_base: Base, docker_manager: ManagerProcess,
+                                                     docker_client: Any) -> None:
+    """A container the engine creates but cannot start (a missing device) fails its task with the engine's reason."""
+    docker_base.submit("nodev", [{"id": "x", "command": "true",
+                                  "container_options": {"devices": ["/dev/air-executor-missing:/dev/x"]}}])
+    assert docker_base.wait_state("nodev")["state"] == "failed"
+    x = docker_base.task("nodev", "x")
+    assert x["result"] == "failed_to_start", x
+    assert "the runner container failed to start" in x["error"] or "cannot create the runner container" in x["error"]
+    assert "air-executor-missing" in x["error"]
+    assert not docker_client.api.containers(all=True, filters={"label": "air-executor.job=nodev"})
+
+
+def test_container_left_created_is_failed_after_the_start_timeout(docker_base: Base, docker_client: Any) -> None:
+    """A runner container created but never started (its manager died in between) fails its task, and goes."""
+    from air_executor.client import create_job
+    from air_executor.core.clock import now_iso
+
+    docker_base.config(runner_start_timeout=2)
+    create_job(docker_base.store, "limbo", [{"id": "t", "command": "true"}])
+    launch_id = "0123456789abcdef0123456789abcdef"
+    name = f"ae-limbo-t-{launch_id[:12]}"
+    with docker_base.store.transaction("limbo") as files:
+        task = files.task("t")
+        assert task is not None
+        task.update(status="running", attempts=1, launch_id=launch_id, launched_at=now_iso(), runner_id=name,
+                     launcher="docker")
+        files.state["state"] = "working"
+    docker_client.containers.create("air-executor-runner:latest", ["--version"], name=name,
+                                    labels={"air-executor": "runner", "air-executor.launch": launch_id,
+                                            "air-executor.job": "limbo", "air-executor.task": "t",
+                                            "air-executor.volume": f"bind:{docker_base.path}"})
+    manager = ManagerProcess(docker_base).start()
+    try:
+        assert docker_base.wait_state("limbo")["state"] == "failed", manager.log()
+        t = docker_base.task("limbo", "t")
+        assert t["result"] == "runner_lost" and "never started within 2 s" in t["error"]
+        wait_for(lambda: not docker_client.api.containers(all=True, filters={"name": name}),
+                 what="the created container to be removed")
+    finally:
+        manager.stop()
