@@ -28,6 +28,7 @@ from air_executor_manager.watcher import ALL, Watcher
 log = logging.getLogger("air_executor.manager")
 
 LOCK_WAIT = 2.0  # seconds to wait for a job's lock before trying again later
+EXIT_CHECK = 0.03  # first look, in seconds, for a runner that recorded its outcome to have exited
 FINAL = frozenset({lifecycle.COMPLETED, lifecycle.FAILED})
 
 
@@ -45,6 +46,7 @@ class Runner:
     ended: RunnerState | None = None
     stop_sent: bool = False
     kill_sent: bool = False
+    exit_checks: int = 0  # looks taken since its outcome was on disk but it had not exited yet
 
 
 @dataclass
@@ -300,9 +302,15 @@ class Manager:
         self.timers[name] = time.time() + self.config.poll_interval
 
     def schedule(self, name: str, tasks: list[dict[str, Any]]) -> None:
-        """Wake up for this job when a retry delay or a runner deadline passes."""
+        """Wake up for this job when a retry delay or a runner deadline passes, or to see a
+        runner that has recorded its outcome exit (a container gives no signal when it does)."""
         times = [r.deadline + (self.config.stop_grace if r.stop_sent else 0)
                  for r in self.runners_of(name) if not r.kill_sent]
+        running = {t.get("launch_id") for t in tasks if t.get("status") == lifecycle.RUNNING}
+        for runner in self.runners_of(name):
+            if runner.ended is None and runner.launch_id not in running:
+                times.append(time.time() + min(EXIT_CHECK * 2**runner.exit_checks, 2.0))
+                runner.exit_checks += 1
         retry_at = planner.next_retry_at(tasks)
         if retry_at is not None:
             times.append(retry_at)
@@ -402,7 +410,10 @@ class Manager:
 
     def reap_finished(self) -> set[str]:
         """Notice runners that ended; their jobs get a look this tick."""
-        jobs = set()
+        jobs: set[str] = set()
+        if not self.runners:
+            return jobs
+        self._launcher.begin_pass()
         for runner in self.runners.values():
             if runner.ended is None and runner.runner_id:
                 state = self._launcher.state(runner.runner_id)

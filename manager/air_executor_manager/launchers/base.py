@@ -54,6 +54,9 @@ class Launcher(Protocol):
     # so the claim and the runner id are written in one go.
     launch_under_lock: bool
 
+    def begin_pass(self) -> None:
+        """Called once per manager pass before liveness checks (a launcher may batch them)."""
+
     def runner_id_for(self, spec: LaunchSpec) -> str | None:
         """The runner id known before launching (a container name), else None."""
 

@@ -42,6 +42,14 @@ class DockerLauncher:
         self.manager_name = socket.gethostname()
         self._stop_sent: dict[str, float] = {}
         self._created: dict[str, float] = {}
+        self._statuses: dict[str, str] = {}  # name -> status, from one listing per pass
+        self._listed_at = 0.0
+
+    def begin_pass(self) -> None:
+        """List this volume's runner containers once, so liveness checks in this pass cost no call."""
+        listing = self._list({"label": f"{LABEL}.volume={self.volume_key}"})
+        self._statuses = {_name(c): str(c.get("State", "")) for c in listing}
+        self._listed_at = time.monotonic()
 
     # -- the launcher protocol -------------------------------------------------------------
 
@@ -134,6 +142,9 @@ class DockerLauncher:
         return f"{owner[0]}:{owner[1]}"
 
     def state(self, runner_id: str) -> RunnerState:
+        fresh = time.monotonic() - self._listed_at < 0.5
+        if fresh and self._statuses.get(runner_id) == "running":
+            return RunnerState(alive=True)
         try:
             container = self.client.containers.get(runner_id)
         except NotFound:
@@ -175,6 +186,7 @@ class DockerLauncher:
     def orphans(self, live_launch_ids: set[str]) -> list[str]:
         """Exited containers of this base volume whose task is no longer running."""
         ours = self._list({"label": f"{LABEL}.volume={self.volume_key}", "status": "exited"})
+        ours += self._list({"label": f"{LABEL}.volume={self.volume_key}", "status": "dead"})
         return [_name(c) for c in ours if (c.get("Labels") or {}).get(f"{LABEL}.launch") not in live_launch_ids]
 
     def _list(self, filters: dict[str, str]) -> list[dict[str, Any]]:
@@ -182,7 +194,8 @@ class DockerLauncher:
         # when one is removed meanwhile.
         try:
             return list(self.client.api.containers(all=True, filters=filters))
-        except DockerException:
+        except DockerException as exc:
+            log.warning("cannot list runner containers: %s", exc)
             return []
 
     def close(self) -> None:

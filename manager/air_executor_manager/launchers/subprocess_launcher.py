@@ -25,6 +25,9 @@ class SubprocessLauncher:
         self.config = config
         self.children: dict[int, subprocess.Popen[bytes]] = {}
 
+    def begin_pass(self) -> None:
+        pass  # liveness is a cheap /proc read per runner
+
     def runner_id_for(self, spec: LaunchSpec) -> str | None:
         return None
 
