@@ -8,8 +8,10 @@ grace period.
 
 from __future__ import annotations
 
+# `_signal` is the C module behind `signal`: the same functions and numbers without the
+# enum classes `signal` builds at import, which cost the runner a few milliseconds per task.
+import _signal as signal
 import os
-import signal
 import sys
 import time
 
@@ -93,7 +95,7 @@ def execute(store: FileStore, job: str, task: dict[str, Any]) -> Outcome:
         pid_or_outcome = spawn(store, job, task, log_fd)
         if early_stops and not isinstance(pid_or_outcome, Outcome):
             _reap_at_once(pid_or_outcome)
-            pid_or_outcome = Outcome(lifecycle.KILLED, f"stopped by {signal.Signals(early_stops[0]).name}")
+            pid_or_outcome = Outcome(lifecycle.KILLED, f"stopped by {_signal_name(early_stops[0])}")
         if isinstance(pid_or_outcome, Outcome):
             outcome = pid_or_outcome
         else:
@@ -186,7 +188,7 @@ class Supervisor:
         return self._outcome(os.waitstatus_to_exitcode(status))
 
     def _on_stop(self, signum: int, _frame: Any) -> None:
-        self.signal_name = signal.Signals(signum).name
+        self.signal_name = _signal_name(signum)
         self._escalate(lifecycle.KILLED)
 
     def _escalate(self, reason: str) -> None:
@@ -277,8 +279,13 @@ def _env_float(name: str, default: float) -> float:
         return default
 
 
+_SIGNAL_NAMES = {
+    getattr(signal, name): name
+    for name in ("SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGABRT", "SIGBUS", "SIGFPE", "SIGKILL", "SIGUSR1",
+                 "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGXCPU", "SIGXFSZ", "SIGSYS")
+    if hasattr(signal, name)
+}
+
+
 def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
+    return _SIGNAL_NAMES.get(number, f"signal {number}")

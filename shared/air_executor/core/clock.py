@@ -6,7 +6,6 @@ Uses `time` rather than `datetime` on the write path so the runner stays light.
 from __future__ import annotations
 
 import time
-from datetime import UTC
 
 
 def now_iso(t: float | None = None) -> str:
@@ -24,7 +23,7 @@ def parse_iso(value: str | None) -> float | None:
     """Epoch seconds for an ISO-8601 string (naive means UTC); None if absent or invalid."""
     if not value or not isinstance(value, str):
         return None
-    from datetime import datetime
+    from datetime import UTC, datetime
 
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -16,10 +16,10 @@ so it imports only light standard modules: paths are strings inside, and
 from __future__ import annotations
 
 import itertools
-import json
 import os
 
 from air_executor.errors import FileUnreadable, JobNotFound
+from air_executor.storage import jsonfile
 from air_executor.storage.lock import JobLock
 from air_executor.storage.names import check_job_name, check_task_id, is_valid_name
 
@@ -45,7 +45,7 @@ def default_base_path() -> str:
 
 def dump_json(data: Any) -> str:
     """The on-disk text of a document: two-space indent, like the seeds' `json.dump`."""
-    return json.dumps(data, indent=2) + "\n"
+    return jsonfile.dumps(data) + "\n"
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
@@ -81,7 +81,7 @@ def read_json_text(path: str | os.PathLike[str]) -> tuple[Any, str]:
     except (OSError, UnicodeDecodeError) as exc:
         raise FileUnreadable(f"{os.fspath(path)} cannot be read: {exc}") from None
     try:
-        return json.loads(text), text
+        return jsonfile.loads(text), text
     except ValueError as exc:
         raise FileUnreadable(f"{os.fspath(path)} is not valid JSON ({exc})") from None
 
@@ -273,7 +273,7 @@ def _changed(new_text: str, old_text: str, data: Any) -> bool:
         return False
     if not old_text:
         return True
-    return bool(json.loads(old_text) != data)
+    return bool(jsonfile.loads(old_text) != data)
 
 
 def _path(value: str) -> Path:
