@@ -8,7 +8,10 @@ PACKAGES := shared runner manager
 
 .PHONY: install test test-fast test-docker demo bench lint format images engine compose-up compose-down clean
 
+# Editable installs leave our modules uncompiled, and with PYTHONDONTWRITEBYTECODE set each
+# runner would compile them again on every task: compile them here (cheap when up to date).
 install: $(STAMP)
+	@$(BIN)/python -m compileall -q shared/air_executor runner/air_executor_runner manager/air_executor_manager
 
 $(STAMP): $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
