@@ -22,6 +22,7 @@ from air_executor.errors import FileUnreadable, JobNotFound, LockTimeout
 from air_executor.storage.file_store import STATE_FILE, TASKS_FILE, FileStore, JobFiles
 
 from air_executor_manager import planner
+from air_executor_manager.launch_pool import LaunchPool
 from air_executor_manager.launchers import Launcher, LaunchError, LaunchSpec, RunnerState, choose_launcher
 from air_executor_manager.watcher import ALL, Watcher
 
@@ -47,6 +48,7 @@ class Runner:
     stop_sent: bool = False
     kill_sent: bool = False
     exit_checks: int = 0  # looks taken since its outcome was on disk but it had not exited yet
+    launching: bool = False  # its launch is still in flight on a worker thread
 
 
 @dataclass
@@ -71,6 +73,7 @@ class Manager:
     last_sweep: float = 0.0
     watcher: Watcher | None = None
     cleanups: list[tuple[str, bool]] = field(default_factory=list)  # (runner id, lost), run outside locks
+    pool: LaunchPool | None = None  # for launchers too slow to call from the loop (Docker)
 
     def __post_init__(self) -> None:
         self.store = FileStore(self.config.base)
@@ -87,6 +90,8 @@ class Manager:
 
     def run(self) -> None:
         self.watcher = Watcher(self.store.jobs_path)
+        if not self._launcher.launch_under_lock:
+            self.pool = LaunchPool(self._launcher, self.config.max_concurrent_runners, self.watcher.wake)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_stop)
         signal.signal(signal.SIGCHLD, lambda *_: None)  # only to wake the select
@@ -104,6 +109,9 @@ class Manager:
                     self.tick(changed)
             self.finish_ended_runners()
         finally:
+            if self.pool is not None:
+                self.pool.close()
+                self.collect_launches()
             self.watcher.close()
             self._launcher.close()
         alive = sum(1 for r in self.runners.values() if r.ended is None)
@@ -120,6 +128,7 @@ class Manager:
 
     def tick(self, changed: set[str]) -> None:
         """One pass: the verbs of the loop, over the jobs that need a look."""
+        self.collect_launches()
         names = set(changed) | self.reap_finished() | self.due_timers()
         if self.free_slots() > 0:
             names |= set(self.starved)
@@ -227,7 +236,10 @@ class Manager:
         """Remove ended runners (containers) once their outcome is on disk, outside the job lock."""
         cleanups, self.cleanups = self.cleanups, []
         for runner_id, lost in cleanups:
-            self._launcher.cleanup(runner_id, lost=lost)
+            if self.pool is not None:
+                self.pool.cleanup(runner_id, lost)
+            else:
+                self._launcher.cleanup(runner_id, lost=lost)
 
     def remove_orphans(self) -> None:
         """After a restart: remove exited runners of ours whose tasks are already settled."""
@@ -380,15 +392,33 @@ class Manager:
         return deferred
 
     def launch_deferred(self, spec: LaunchSpec) -> None:
-        try:
-            runner_id = self._launcher.launch(spec)
-        except LaunchError as exc:
-            log.error("job %s: task %s failed to start: %s", spec.job, spec.task_id, exc,
-                      extra={"job": spec.job, "task": spec.task_id})
-            self._record_start_failure(spec, str(exc))
+        if self.pool is not None:
+            runner = self.runners.get(spec.launch_id)
+            if runner is not None:
+                runner.launching = True
+            self.pool.launch(spec)
             return
-        log.info("job %s: launched task %s (%s)", spec.job, spec.task_id, runner_id,
-                 extra={"job": spec.job, "task": spec.task_id})
+        try:
+            outcome: str | LaunchError = self._launcher.launch(spec)
+        except LaunchError as exc:
+            outcome = exc
+        self.launched(spec, outcome)
+
+    def collect_launches(self) -> None:
+        if self.pool is not None:
+            for spec, outcome in self.pool.finished():
+                self.launched(spec, outcome)
+
+    def launched(self, spec: LaunchSpec, outcome: str | LaunchError) -> None:
+        where = {"job": spec.job, "task": spec.task_id}
+        runner = self.runners.get(spec.launch_id)
+        if runner is not None:
+            runner.launching = False
+        if isinstance(outcome, LaunchError):
+            log.error("job %s: task %s failed to start: %s", spec.job, spec.task_id, outcome, extra=where)
+            self._record_start_failure(spec, str(outcome))
+        else:
+            log.info("job %s: launched task %s (%s)", spec.job, spec.task_id, outcome, extra=where)
 
     def _record_start_failure(self, spec: LaunchSpec, error: str) -> None:
         try:
@@ -415,7 +445,7 @@ class Manager:
             return jobs
         self._launcher.begin_pass()
         for runner in self.runners.values():
-            if runner.ended is None and runner.runner_id:
+            if runner.ended is None and runner.runner_id and not runner.launching:
                 state = self._launcher.state(runner.runner_id)
                 if not state.alive:
                     runner.ended = state
@@ -430,6 +460,8 @@ class Manager:
             self.adopt_or_lose(name, task, launch_id)
             return
         ended = runner.ended
+        if runner.launching:
+            return  # not started yet: nothing to check
         if ended is None and runner.runner_id:
             current = self._launcher.state(runner.runner_id)
             ended = None if current.alive else current

@@ -114,6 +114,13 @@ class Watcher:
                 changed.add(job)
         return changed
 
+    def wake(self) -> None:
+        """Make `wait` return now (called from worker threads)."""
+        try:
+            os.write(self._wake_w, b"\0")
+        except (BlockingIOError, OSError):
+            pass  # the pipe is full (a wake-up is already pending) or closed (shutting down)
+
     def _drain_wakeups(self) -> None:
         try:
             while os.read(self._wake_r, 512):

@@ -262,7 +262,9 @@ def _explain(exc: Exception) -> str:
 def probe(config: Config) -> DockerLauncher:
     """A Docker launcher if an engine answers and the runner image exists; LaunchError otherwise."""
     try:
-        client = docker.from_env(timeout=max(int(config.runner_start_timeout), 5))
+        # One kept-alive connection per concurrent launch, so parallel calls do not queue.
+        client = docker.from_env(timeout=max(int(config.runner_start_timeout), 5),
+                                 max_pool_size=config.max_concurrent_runners + 4)
         client.ping()
     except DockerException as exc:
         raise LaunchError(f"no Docker engine answers ({_explain(exc)})") from None
