@@ -7,23 +7,25 @@ and the launcher when it starts, so a killed manager loses nothing.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import signal
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from air_executor.config import Config
 from air_executor.core import lifecycle
-from air_executor.core.clock import now_iso, parse_iso
+from air_executor.core.clock import now_iso
 from air_executor.errors import FileUnreadable, JobNotFound, LockTimeout
 from air_executor.storage.file_store import STATE_FILE, TASKS_FILE, FileStore, JobFiles
 
 from air_executor_manager import planner
 from air_executor_manager.launch_pool import LaunchPool
-from air_executor_manager.launchers import Launcher, LaunchError, LaunchSpec, RunnerState, choose_launcher
+from air_executor_manager.launchers import Launcher, LaunchError, LaunchSpec, choose_launcher
+from air_executor_manager.recovery import Runner, RunnerBook
 from air_executor_manager.watcher import ALL, Watcher
 
 log = logging.getLogger("air_executor.manager")
@@ -34,25 +36,8 @@ FINAL = frozenset({lifecycle.COMPLETED, lifecycle.FAILED})
 
 
 @dataclass
-class Runner:
-    """A runner this manager launched or adopted, keyed by its task attempt's launch id."""
-
-    job: str
-    task_id: str
-    launch_id: str
-    runner_id: str | None
-    launched: float
-    deadline: float
-    adopted: bool = False
-    ended: RunnerState | None = None
-    stop_sent: bool = False
-    kill_sent: bool = False
-    exit_checks: int = 0  # looks taken since its outcome was on disk but it had not exited yet
-    launching: bool = False  # its launch is still in flight on a worker thread
-
-
-@dataclass
 class JobEntry:
+    order: int = 0  # when the manager first saw it: jobs are served in this order
     done: bool = False
     signature: tuple[int, ...] | None = None
     unreadable_since: float | None = None
@@ -61,12 +46,13 @@ class JobEntry:
 
 
 @dataclass
-class Manager:
+class Manager(RunnerBook):
     config: Config
     launcher: Launcher | None = None
     store: FileStore = field(init=False)
     runners: dict[str, Runner] = field(default_factory=dict)
     jobs: dict[str, JobEntry] = field(default_factory=dict)
+    active: dict[str, None] = field(default_factory=dict)  # jobs not finished: the only ones a poll reads
     timers: dict[str, float] = field(default_factory=dict)
     starved: dict[str, None] = field(default_factory=dict)
     stopping: bool = False
@@ -74,6 +60,7 @@ class Manager:
     watcher: Watcher | None = None
     cleanups: list[tuple[str, bool]] = field(default_factory=list)  # (runner id, lost), run outside locks
     pool: LaunchPool | None = None  # for launchers too slow to call from the loop (Docker)
+    _order: Iterator[int] = field(default_factory=itertools.count)
 
     def __post_init__(self) -> None:
         self.store = FileStore(self.config.base)
@@ -152,7 +139,7 @@ class Manager:
     def sweep(self, full: bool) -> set[str]:
         """Active jobs; with `full`, also every folder whose files changed since last seen."""
         if not full:
-            return {name for name, entry in self.jobs.items() if not entry.done}
+            return set(self.active)
         listed = self.store.list_job_names()
         names = set()
         for name in listed:
@@ -185,24 +172,27 @@ class Manager:
 
     def ordered(self, names: Iterable[str]) -> list[str]:
         """Starved jobs first (fairness), then in the order they were first seen."""
-        rank = {name: i for i, name in enumerate(self.jobs)}
-        return sorted(names, key=lambda n: (n not in self.starved, rank.get(n, len(rank)), n))
+        def key(name: str) -> tuple[bool, float, str]:
+            entry = self.jobs.get(name)
+            return name not in self.starved, entry.order if entry is not None else float("inf"), name
+
+        return sorted(names, key=key)
 
     def forget(self, name: str) -> None:
         self.jobs.pop(name, None)
+        self.active.pop(name, None)
         self.timers.pop(name, None)
         self.starved.pop(name, None)
         if self.watcher is not None:
             self.watcher.forget_job(name)
 
-    def free_slots(self) -> int:
-        busy = sum(1 for r in self.runners.values() if r.ended is None)
-        return self.config.max_concurrent_runners - busy
-
     # -- one job -----------------------------------------------------------------------------
 
     def process_job(self, name: str) -> None:
-        entry = self.jobs.setdefault(name, JobEntry())
+        entry = self.jobs.get(name)
+        if entry is None:
+            entry = self.jobs[name] = JobEntry(order=next(self._order))
+            self.active[name] = None
         deferred: list[LaunchSpec] = []
         try:
             state = self.store.read_state(name)  # lock-free: finished jobs cost one read
@@ -274,15 +264,17 @@ class Manager:
             before = state.get("state")
             if planner.settle_job(state, tasks, busy=bool(self.runners_of(name))) and state.get("state") != before:
                 log.info("job %s: %s -> %s", name, before, state.get("state"), extra={"job": name})
-        entry.done = state.get("state") in lifecycle.JOB_DONE and not self.runners_of(name)
-        if entry.done:
+        if state.get("state") in lifecycle.JOB_DONE and not self.runners_of(name):
             self.mark_done(name, entry)
         else:
+            entry.done = False
+            self.active[name] = None
             self.schedule(name, tasks)
         return deferred
 
     def mark_done(self, name: str, entry: JobEntry) -> None:
         entry.done = True
+        self.active.pop(name, None)
         if self.watcher is None or not self.watcher.reliable:
             entry.signature = self.signature(name)
         self.timers.pop(name, None)
@@ -301,6 +293,7 @@ class Manager:
                 name, now - entry.unreadable_since, exc, extra={"job": name},
             )
         entry.done = False
+        self.active[name] = None
         self.timers[name] = now + self.config.poll_interval
 
     def note_broken(self, name: str, entry: JobEntry, exc: Exception) -> None:
@@ -311,6 +304,7 @@ class Manager:
             log.error("job %s: cannot be processed, leaving its files as they are; will try again: %s",
                       name, problem, exc_info=exc, extra={"job": name})
         entry.done = False
+        self.active[name] = None
         self.timers[name] = time.time() + self.config.poll_interval
 
     def schedule(self, name: str, tasks: list[dict[str, Any]]) -> None:
@@ -331,10 +325,7 @@ class Manager:
         else:
             self.timers.pop(name, None)
 
-    def runners_of(self, name: str) -> list[Runner]:
-        return [r for r in self.runners.values() if r.job == name]
-
-    # -- runners: claim, launch, reap, recover, stop -------------------------------------------
+    # -- runners: claim and launch (recovery.py notices how they end) ---------------------------
 
     def claim_ready(self, name: str, state: dict[str, Any], tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Mark ready tasks running, within the job's and the manager's limits."""
@@ -366,11 +357,6 @@ class Manager:
             running += 1
             claims.append(task)
         return claims
-
-    def deadline(self, task: dict[str, Any], launched: float) -> float:
-        """When the manager stops a runner itself: the task's timeout plus start-up and grace."""
-        timeout = task.get("timeout") or self.config.task_timeout
-        return launched + float(timeout) + self.config.runner_start_timeout + self.config.stop_grace
 
     def start(self, name: str, claims: list[dict[str, Any]]) -> list[LaunchSpec]:
         """Launch quick launchers now (under the lock); return the rest to launch after it."""
@@ -437,128 +423,3 @@ class Manager:
         if runner is not None and runner.runner_id:
             self._launcher.cleanup(runner.runner_id, lost=True)
         lifecycle.finish_attempt(task, result=lifecycle.FAILED_TO_START, error=error)
-
-    def reap_finished(self) -> set[str]:
-        """Notice runners that ended; their jobs get a look this tick."""
-        jobs: set[str] = set()
-        if not self.runners:
-            return jobs
-        self._launcher.begin_pass()
-        for runner in self.runners.values():
-            if runner.ended is None and runner.runner_id and not runner.launching:
-                state = self._launcher.state(runner.runner_id)
-                if not state.alive:
-                    runner.ended = state
-                    jobs.add(runner.job)
-        return jobs
-
-    def check_running(self, name: str, task: dict[str, Any], state: dict[str, Any]) -> None:
-        """A task marked running: is its runner ours and alive, adoptable, or lost?"""
-        launch_id = str(task.get("launch_id") or "")
-        runner = self.runners.get(launch_id)
-        if runner is None:
-            self.adopt_or_lose(name, task, launch_id)
-            return
-        ended = runner.ended
-        if runner.launching:
-            return  # not started yet: nothing to check
-        if ended is None and runner.runner_id:
-            current = self._launcher.state(runner.runner_id)
-            ended = None if current.alive else current
-        if ended is None:
-            self.enforce_deadline(runner)
-            return
-        code = f" (exit code {ended.exit_code})" if ended.exit_code is not None else ""
-        self.lose(task, runner.runner_id, f"runner died before recording an outcome{code}", ended.details)
-        del self.runners[launch_id]
-
-    def adopt_or_lose(self, name: str, task: dict[str, Any], launch_id: str) -> None:
-        runner_id = task.get("runner_id") or (self._launcher.find(launch_id) if launch_id else None)
-        if runner_id and self._launcher.state(runner_id).alive:
-            launched = parse_iso(task.get("launched_at")) or time.time()
-            self.runners[launch_id] = Runner(
-                name, str(task.get("id")), launch_id, runner_id, launched, self.deadline(task, launched), adopted=True
-            )
-            task["runner_id"] = runner_id
-            log.info("job %s: adopted the live runner %s of task %s", name, runner_id, task.get("id"),
-                     extra={"job": name, "task": task.get("id")})
-            return
-        launched = parse_iso(task.get("launched_at")) or 0.0
-        if not runner_id and time.time() - launched < self.config.runner_start_timeout:
-            self.timers[name] = launched + self.config.runner_start_timeout
-            return  # launched moments ago by a manager that died: give it time to appear
-        ended = self._launcher.state(runner_id) if runner_id else RunnerState(alive=False)
-        self.lose(task, runner_id, "runner is gone (its process or container no longer exists)", ended.details)
-
-    def lose(self, task: dict[str, Any], runner_id: str | None, error: str, details: dict[str, Any]) -> None:
-        if details.get("oom_killed"):
-            error += "; it was killed for exceeding its memory limit"
-        if details.get("never_started"):
-            error = f"runner container never started within {self.config.runner_start_timeout:g} s"
-        tail = self._launcher.logs_tail(runner_id) if runner_id else ""
-        if tail:
-            error += f": {tail.splitlines()[-1][:200]}"
-        log.error("task %s: %s", task.get("id"), error, extra={"task": task.get("id")})
-        if runner_id:
-            self.cleanups.append((runner_id, True))
-        lifecycle.finish_attempt(task, result=lifecycle.RUNNER_LOST, error=error, details=details or None)
-
-    def enforce_deadline(self, runner: Runner) -> None:
-        """Backstop for a runner that outlives its task's timeout: SIGTERM, then SIGKILL."""
-        if not runner.runner_id or time.time() < runner.deadline:
-            return
-        if not runner.stop_sent:
-            log.warning("task %s: past its timeout, stopping runner %s", runner.task_id, runner.runner_id,
-                        extra={"job": runner.job, "task": runner.task_id})
-            self._launcher.stop(runner.runner_id)
-            runner.stop_sent = True
-        elif not runner.kill_sent and time.time() >= runner.deadline + self.config.stop_grace:
-            self._launcher.stop(runner.runner_id, force=True)
-            runner.kill_sent = True
-
-    def stop_cancelled(self, name: str, tasks: list[dict[str, Any]]) -> None:
-        """Stop the runners of a cancelled job; tasks with no live runner are cancelled here."""
-        for task in tasks:
-            if task.get("status") != lifecycle.RUNNING:
-                continue
-            runner = self.runners.get(str(task.get("launch_id") or ""))
-            alive = runner is not None and runner.ended is None and runner.runner_id is not None
-            if alive and runner is not None and runner.runner_id is not None:
-                if not runner.stop_sent:
-                    log.info("job %s: cancelled, stopping task %s", name, task.get("id"), extra={"job": name})
-                    self._launcher.stop(runner.runner_id)
-                    runner.stop_sent = True
-                continue
-            if runner is None:
-                runner_id = task.get("runner_id") or self._launcher.find(str(task.get("launch_id") or ""))
-                if runner_id and self._launcher.state(runner_id).alive:
-                    self.adopt_or_lose(name, task, str(task.get("launch_id") or ""))
-                    continue
-            lifecycle.finish_attempt(task, result=lifecycle.KILLED, error="cancelled", job_cancelled=True)
-
-    def drop_ended_runners(self, name: str, tasks: list[dict[str, Any]]) -> None:
-        """Forget runners whose outcome is on disk; the launcher may now remove them."""
-        live_launches = {t.get("launch_id") for t in tasks if t.get("status") == lifecycle.RUNNING}
-        for runner in self.runners_of(name):
-            if runner.launch_id in live_launches:
-                continue
-            if runner.ended is not None or runner.adopted:
-                del self.runners[runner.launch_id]
-                if runner.ended is not None and runner.ended.details:
-                    _merge_attempt_details(tasks, runner.launch_id, runner.ended.details)
-                if runner.runner_id:
-                    self.cleanups.append((runner.runner_id, False))
-
-
-def _merge_attempt_details(tasks: list[dict[str, Any]], launch_id: str, details: dict[str, Any]) -> None:
-    """Add what the launcher saw (container id, image, OOM, exit code) to that attempt's record."""
-    for task in tasks:
-        for attempt in reversed(task.get("history") or []):
-            if attempt.get("launch_id") == launch_id:
-                for key, value in details.items():
-                    attempt.setdefault(key, value)
-                if details.get("oom_killed") and task.get("launch_id") == launch_id and task.get("error"):
-                    note = "; the container hit its memory limit (OOM)"
-                    attempt["error"] = f"{attempt.get('error')}{note}"
-                    task["error"] += note
-                return
