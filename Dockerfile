@@ -1,4 +1,4 @@
-# Two images from one file: `--target runner` and `--target manager`.
+# Three images from one file: `--target runner`, `--target manager` and `--target airflow`.
 #
 # On an ordinary host `docker compose up --build` just works: the base is a
 # public Python image and packages come from PyPI. On a host without a registry
@@ -27,6 +27,19 @@ COPY runner/ /src/runner/
 COPY manager/ /src/manager/
 RUN /opt/venv/bin/pip install ${PIP_INSTALL_ARGS} /src/shared /src/runner "/src/manager[docker]" supervisor
 
+# Airflow's ~130 packages go in a layer of their own, before the project's sources, so that
+# editing Air-Executor does not reinstall Airflow. Versions are pinned by the constraints file
+# (Airflow's published one cannot be fetched on every host; see the file's header).
+FROM ${BASE_IMAGE} AS build-airflow
+ARG PIP_INSTALL_ARGS=""
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
+COPY deploy/wheels/ /wheels/
+COPY deploy/airflow/constraints-3.3.2.txt /src/airflow-constraints.txt
+RUN python3 -m venv /opt/venv \
+ && /opt/venv/bin/pip install ${PIP_INSTALL_ARGS} -c /src/airflow-constraints.txt apache-airflow==3.3.2
+COPY shared/ /src/shared/
+RUN /opt/venv/bin/pip install ${PIP_INSTALL_ARGS} -c /src/airflow-constraints.txt "/src/shared[airflow]"
+
 # ---- the runner: executes one task and exits. No Docker SDK, no socket, not root.
 FROM ${BASE_IMAGE} AS runner
 ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HOME=/tmp
@@ -52,3 +65,29 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
   CMD ["python", "-m", "air_executor_manager.health", "--check"]
 CMD ["supervisord", "-c", "/etc/air-executor/supervisord.conf"]
+
+# ---- Apache Airflow 3 with the Air-Executor provider (`air-executor[airflow]`), for the demo DAG.
+# Runs as uid 10001, the runners' default user, so job folders it writes are the runners' own.
+FROM ${BASE_IMAGE} AS airflow
+ARG AIRFLOW_UID=10001
+ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    AIRFLOW_HOME=/opt/airflow \
+    AIRFLOW__CORE__DAGS_FOLDER=/opt/airflow/dags \
+    AIRFLOW__CORE__LOAD_EXAMPLES=False \
+    AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=/opt/airflow/simple_auth_manager_passwords.json \
+    AIR_EXECUTOR_BASE_PATH=/data/.air-executor \
+    USER=airflow
+COPY --from=build-airflow /opt/venv /opt/venv
+COPY deploy/airflow/entrypoint.sh /usr/local/bin/air-executor-airflow
+RUN groupadd --gid "$AIRFLOW_UID" airflow \
+ && useradd --uid "$AIRFLOW_UID" --gid "$AIRFLOW_UID" --home-dir /opt/airflow --shell /usr/sbin/nologin airflow \
+ && mkdir -p /opt/airflow/dags /opt/airflow/logs /data/.air-executor/jobs \
+ && chown -R airflow:airflow /opt/airflow /data/.air-executor/jobs
+USER airflow
+WORKDIR /opt/airflow
+EXPOSE 8080
+# `airflow standalone` stops its components on SIGINT (KeyboardInterrupt); as PID 1 it would
+# ignore SIGTERM, and `docker compose stop` would wait out its grace period and kill it.
+STOPSIGNAL SIGINT
+ENTRYPOINT ["/usr/local/bin/air-executor-airflow"]
+CMD ["standalone"]

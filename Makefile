@@ -6,14 +6,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PACKAGES := shared runner manager
 
-.PHONY: install test test-fast test-docker demo bench lint format images engine compose-up compose-down clean
+.PHONY: install test test-fast test-docker test-airflow demo bench lint format images engine compose-up compose-down clean
 
 # Editable installs leave our modules uncompiled, and with PYTHONDONTWRITEBYTECODE set each
 # runner would compile them again on every task: compile them here (cheap when up to date).
 install: $(STAMP)
 	@$(BIN)/python -m compileall -q shared/air_executor runner/air_executor_runner manager/air_executor_manager
 
-$(STAMP): $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt
+$(STAMP): $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt deploy/airflow/constraints-3.3.2.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(foreach p,$(PACKAGES),-e ./$(p)) -e './manager[docker]' -r requirements-dev.txt
@@ -26,6 +26,10 @@ test: install images
 
 test-docker: install images
 	$(BIN)/pytest -m docker
+
+# The Airflow provider, the demo DAG and the compose stack with Airflow (README "Airflow").
+test-airflow: install images
+	$(BIN)/pytest tests/airflow
 
 engine:
 	deploy/docker/ensure-engine.sh
@@ -50,13 +54,13 @@ bench: install images
 	$(BIN)/python bench/run.py
 
 lint: install
-	$(BIN)/ruff check shared manager runner tests
-	$(BIN)/ruff format --check shared manager runner tests
-	$(BIN)/mypy shared/air_executor manager/air_executor_manager runner/air_executor_runner
+	$(BIN)/ruff check shared manager runner tests bench deploy/airflow/dags
+	$(BIN)/ruff format --check shared manager runner tests bench deploy/airflow/dags
+	$(BIN)/mypy shared/air_executor manager/air_executor_manager runner/air_executor_runner deploy/airflow/dags
 
 format: install
-	$(BIN)/ruff format shared manager runner tests
-	$(BIN)/ruff check --fix shared manager runner tests
+	$(BIN)/ruff format shared manager runner tests deploy/airflow/dags
+	$(BIN)/ruff check --fix shared manager runner tests deploy/airflow/dags
 
 clean:
 	rm -rf $(VENV) .pytest_cache

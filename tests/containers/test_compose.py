@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import REPO, wait_for
+
 from containers.conftest import our_containers
 
 pytestmark = pytest.mark.docker
@@ -18,22 +18,46 @@ pytestmark = pytest.mark.docker
 def compose(project: str, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
     env_file = REPO / "deploy" / ".build.env"
     extra = ["--env-file", str(env_file)] if env_file.exists() else []
-    return subprocess.run(["docker", "compose", "-p", project, *extra, *args], cwd=REPO, capture_output=True,
-                          text=True, input=input, timeout=300)
+    return subprocess.run(
+        ["docker", "compose", "-p", project, *extra, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        input=input,
+        timeout=300,
+    )
 
 
 def test_compose_up_runs_the_demo_job(docker_client: Any) -> None:
     """compose brings up a healthy manager that runs the demo job in runner containers on its named volume."""
     project = f"aetest{uuid.uuid4().hex[:8]}"
     try:
-        up = compose(project, "up", "-d")
+        # Only the manager (and the runner image check): Airflow's services have their own test
+        # (tests/airflow/test_airflow_compose.py) and would claim port 8080 here.
+        up = compose(project, "up", "-d", "manager")
         assert up.returncode == 0, up.stderr
         manager = f"{project}-manager-1"
-        wait_for(lambda: docker_client.containers.get(manager).attrs["State"].get("Health", {}).get("Status")
-                 == "healthy", timeout=90, what="the compose manager to be healthy")
+        wait_for(
+            lambda: docker_client.containers.get(manager).attrs["State"].get("Health", {}).get("Status") == "healthy",
+            timeout=90,
+            what="the compose manager to be healthy",
+        )
         job = (Path(REPO) / "deploy" / "demo" / "job.yaml").read_text()
-        submit = compose(project, "exec", "-T", "manager", "air-executor", "submit", "/dev/stdin",
-                         "--name", "compose-demo", "--wait", "--timeout", "120", input=job)
+        submit = compose(
+            project,
+            "exec",
+            "-T",
+            "manager",
+            "air-executor",
+            "submit",
+            "/dev/stdin",
+            "--name",
+            "compose-demo",
+            "--wait",
+            "--timeout",
+            "120",
+            input=job,
+        )
         assert submit.returncode == 0, submit.stdout + submit.stderr
         results = compose(project, "exec", "-T", "manager", "air-executor", "results", "--job", "compose-demo")
         assert results.returncode == 0, results.stderr
