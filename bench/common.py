@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from air_executor.client import create_job
 from air_executor.core.clock import now_iso
 from air_executor.storage.file_store import FileStore, atomic_write_text, dump_json
@@ -40,10 +39,14 @@ def base_folder(**config: Any) -> Iterator[FileStore]:
 
 @contextmanager
 def manager_process(store: FileStore, **env: str) -> Iterator[subprocess.Popen[bytes]]:
-    log = open(store.base_path / "manager.log", "ab")
-    proc = subprocess.Popen([PYTHON, "-m", "air_executor_manager", "--base-path", str(store.base_path)],
-                            stdout=log, stderr=log, env={**os.environ, **env}, start_new_session=True)
-    log.close()
+    with open(store.base_path / "manager.log", "ab") as log:
+        proc = subprocess.Popen(
+            [PYTHON, "-m", "air_executor_manager", "--base-path", str(store.base_path)],
+            stdout=log,
+            stderr=log,
+            env={**os.environ, **env},
+            start_new_session=True,
+        )
     pid_file = store.base_path / "manager.pid"
     deadline = time.monotonic() + 30
     while not (pid_file.exists() and pid_file.read_text().strip() == str(proc.pid)):
@@ -66,12 +69,26 @@ def write_claimed(store: FileStore, name: str, command: list[str]) -> str:
     launch_id = uuid.uuid4().hex
     job_dir = store.create_job_dir(name)
     stamp = now_iso()
-    task = {"id": "t", "job_name": name, "command": command[0], "args": command[1:], "dependencies": [],
-            "status": "running", "created_at": stamp, "started_at": None, "completed_at": None, "error": None,
-            "attempts": 1, "launch_id": launch_id, "launched_at": stamp}
+    task = {
+        "id": "t",
+        "job_name": name,
+        "command": command[0],
+        "args": command[1:],
+        "dependencies": [],
+        "status": "running",
+        "created_at": stamp,
+        "started_at": None,
+        "completed_at": None,
+        "error": None,
+        "attempts": 1,
+        "launch_id": launch_id,
+        "launched_at": stamp,
+    }
     atomic_write_text(job_dir / "tasks.json", dump_json([task]))
-    atomic_write_text(job_dir / "state.json", dump_json(
-        {"id": name, "name": name, "state": "working", "created_at": stamp, "updated_at": stamp}))
+    atomic_write_text(
+        job_dir / "state.json",
+        dump_json({"id": name, "name": name, "state": "working", "created_at": stamp, "updated_at": stamp}),
+    )
     return launch_id
 
 

@@ -6,7 +6,15 @@ import time
 from typing import Any
 
 from common import (
-    PYTHON, TASK_CLOCK, base_folder, manager_process, percentiles, submit, task_clock, wait_done, wait_task_done,
+    PYTHON,
+    TASK_CLOCK,
+    base_folder,
+    manager_process,
+    percentiles,
+    submit,
+    task_clock,
+    wait_done,
+    wait_task_done,
     write_claimed,
 )
 
@@ -56,9 +64,15 @@ def docker_baseline(count: int, image: str) -> list[float]:
             store.job_dir(name).chmod(0o777)
             (store.job_dir(name) / "logs").chmod(0o777)
             t0 = time.time()
-            container = client.containers.run(image, [base, name, "t", launch_id], detach=True, user="10001:10001",
-                                              mounts=[Mount(base, base, type="bind")], cap_drop=["ALL"],
-                                              security_opt=["no-new-privileges"])
+            container = client.containers.run(
+                image,
+                [base, name, "t", launch_id],
+                detach=True,
+                user="10001:10001",
+                mounts=[Mount(base, base, type="bind")],
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+            )
             container.wait()
             wait_task_done(store, name)
             latencies.append(task_clock(store, name) - t0)
@@ -69,19 +83,46 @@ def docker_baseline(count: int, image: str) -> list[float]:
 def run(count: int, docker_count: int, image: str | None) -> list[dict[str, Any]]:
     rows = []
     ours, raw = through_manager("subprocess", count), subprocess_baseline(count)
-    rows.append(_row("dispatch latency p50, subprocess", ours, raw, "p50", "s",
-                     target="within 0.050 s of baseline", ok=lambda o, b: o - b <= 0.050))
+    rows.append(
+        _row(
+            "dispatch latency p50, subprocess",
+            ours,
+            raw,
+            "p50",
+            "s",
+            target="within 0.050 s of baseline",
+            ok=lambda o, b: o - b <= 0.050,
+        )
+    )
     rows.append(_row("dispatch latency p95, subprocess", ours, raw, "p95", "s"))
     if image:
         ours, raw = through_manager("docker", docker_count), docker_baseline(docker_count, image)
-        rows.append(_row("dispatch latency p50, docker", ours, raw, "p50", "s",
-                         target="<= 1.25 x baseline", ok=lambda o, b: o <= 1.25 * b))
+        rows.append(
+            _row(
+                "dispatch latency p50, docker",
+                ours,
+                raw,
+                "p50",
+                "s",
+                target="<= 1.25 x baseline",
+                ok=lambda o, b: o <= 1.25 * b,
+            )
+        )
         rows.append(_row("dispatch latency p95, docker", ours, raw, "p95", "s"))
     return rows
 
 
-def _row(name: str, ours: list[float], raw: list[float], stat: str, unit: str, target: str = "",
-         ok: Any = None) -> dict[str, Any]:
+def _row(
+    name: str, ours: list[float], raw: list[float], stat: str, unit: str, target: str = "", ok: Any = None
+) -> dict[str, Any]:
     o, b = percentiles(ours)[stat], percentiles(raw)[stat]
-    return {"figure": name, "value": o, "baseline": b, "ratio": o / b if b else None, "unit": unit,
-            "target": target, "met": None if ok is None else bool(ok(o, b)), "samples": len(ours)}
+    return {
+        "figure": name,
+        "value": o,
+        "baseline": b,
+        "ratio": o / b if b else None,
+        "unit": unit,
+        "target": target,
+        "met": None if ok is None else bool(ok(o, b)),
+        "samples": len(ours),
+    }

@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 import psutil
-
 from common import PYTHON, base_folder, manager_process
 
 
@@ -31,8 +30,22 @@ def run(seconds: float) -> list[dict[str, Any]]:
         bare.kill()
         bare.wait()
     return [
-        {"figure": f"idle manager CPU over {seconds:g} s", "value": ours[0], "baseline": raw[0],
-         "ratio": None, "unit": "% of a core", "target": "< 1%", "met": ours[0] < 1.0},
-        {"figure": "idle manager memory", "value": ours[1], "baseline": raw[1], "ratio": ours[1] / raw[1],
-         "unit": "MiB", "target": "< 80 MiB", "met": ours[1] < 80},
+        {
+            "figure": f"idle manager CPU over {seconds:g} s",
+            "value": ours[0],
+            "baseline": raw[0],
+            "ratio": None,
+            "unit": "% of a core",
+            "target": "< 1%",
+            "met": ours[0] < 1.0,
+        },
+        {
+            "figure": "idle manager memory",
+            "value": ours[1],
+            "baseline": raw[1],
+            "ratio": ours[1] / raw[1],
+            "unit": "MiB",
+            "target": "< 80 MiB",
+            "met": ours[1] < 80,
+        },
     ]

@@ -42,8 +42,14 @@ def table(rows: list[dict[str, Any]]) -> Table:
     for row in rows:
         met = {True: "[green]yes[/]", False: "[red]no[/]", None: ""}[row["met"]]
         ratio = f"{row['ratio']:.2f}" if row.get("ratio") is not None else "-"
-        t.add_row(row["figure"], _fmt(row["value"], row["unit"]), _fmt(row["baseline"], row["unit"]), ratio,
-                  row["target"], met)
+        t.add_row(
+            row["figure"],
+            _fmt(row["value"], row["unit"]),
+            _fmt(row["baseline"], row["unit"]),
+            ratio,
+            row["target"],
+            met,
+        )
     return t
 
 
@@ -52,8 +58,10 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         ratio = f"{row['ratio']:.2f}" if row.get("ratio") is not None else "-"
         met = {True: "yes", False: "**no**", None: ""}[row["met"]]
-        lines.append(f"| {row['figure']} | {_fmt(row['value'], row['unit'])} | {_fmt(row['baseline'], row['unit'])}"
-                     f" | {ratio} | {row['target']} | {met} |")
+        lines.append(
+            f"| {row['figure']} | {_fmt(row['value'], row['unit'])} | {_fmt(row['baseline'], row['unit'])}"
+            f" | {ratio} | {row['target']} | {met} |"
+        )
     return "\n".join(lines)
 
 

@@ -20,10 +20,26 @@ import runner_cost  # noqa: E402
 import scale  # noqa: E402
 import throughput  # noqa: E402
 
-FULL = {"latency": 100, "docker_latency": 100, "throughput": (50, 10), "docker_throughput": (10, 10),
-        "concurrency": 10, "runner_cost": 50, "scale": [100, 1000, 10000], "idle": 60.0}
-QUICK = {"latency": 5, "docker_latency": 3, "throughput": (3, 3), "docker_throughput": (2, 2),
-         "concurrency": 3, "runner_cost": 5, "scale": [10, 30], "idle": 2.0}
+FULL = {
+    "latency": 100,
+    "docker_latency": 100,
+    "throughput": (50, 10),
+    "docker_throughput": (10, 10),
+    "concurrency": 10,
+    "runner_cost": 50,
+    "scale": [100, 1000, 10000],
+    "idle": 60.0,
+}
+QUICK = {
+    "latency": 5,
+    "docker_latency": 3,
+    "throughput": (3, 3),
+    "docker_throughput": (2, 2),
+    "concurrency": 3,
+    "runner_cost": 5,
+    "scale": [10, 30],
+    "idle": 2.0,
+}
 
 
 def docker_image() -> str | None:

@@ -8,7 +8,6 @@ from typing import Any
 
 from common import PYTHON, base_folder, write_claimed
 
-
 # A small driver process does the spawning: a child's peak RSS as the kernel reports it
 # includes the memory of the process it was spawned from, and the driver is tiny.
 _DRIVER = """
@@ -42,8 +41,15 @@ def run(count: int) -> list[dict[str, Any]]:
     for index, (label, unit) in enumerate((("wall", "s"), ("cpu", "s"), ("peak memory", "MiB"))):
         o = statistics.median(m[index] for m in ours)
         b = statistics.median(m[index] for m in raw)
-        row: dict[str, Any] = {"figure": f"runner per task, {label}", "value": o, "baseline": b,
-                               "ratio": o / b if b else None, "unit": unit, "target": "", "met": None}
+        row: dict[str, Any] = {
+            "figure": f"runner per task, {label}",
+            "value": o,
+            "baseline": b,
+            "ratio": o / b if b else None,
+            "unit": unit,
+            "target": "",
+            "met": None,
+        }
         if label == "wall":
             row.update(target="<= 1.5 x interpreter start", met=o <= 1.5 * b)
         if label == "peak memory":

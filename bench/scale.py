@@ -26,18 +26,33 @@ def write_finished(jobs_path: Path, count: int) -> None:
     for i in range(count):
         job = jobs_path / f"done-{i:05d}"
         (job / "logs").mkdir(parents=True)
-        (job / "state.json").write_text(json.dumps({"id": str(i), "name": job.name, "state": "completed",
-                                                    "created_at": stamp, "updated_at": stamp}))
-        (job / "tasks.json").write_text(json.dumps([{"id": "t", "job_name": job.name, "command": "true", "args": [],
-                                                     "dependencies": [], "status": "completed", "created_at": stamp,
-                                                     "started_at": stamp, "completed_at": stamp, "error": None}]))
+        (job / "state.json").write_text(
+            json.dumps({"id": str(i), "name": job.name, "state": "completed", "created_at": stamp, "updated_at": stamp})
+        )
+        (job / "tasks.json").write_text(
+            json.dumps(
+                [
+                    {
+                        "id": "t",
+                        "job_name": job.name,
+                        "command": "true",
+                        "args": [],
+                        "dependencies": [],
+                        "status": "completed",
+                        "created_at": stamp,
+                        "started_at": stamp,
+                        "completed_at": stamp,
+                        "error": None,
+                    }
+                ]
+            )
+        )
 
 
 def probe(base: str) -> dict[str, float]:
     """In a fresh process: start a manager's state on `base`, then time its polls."""
     import psutil
-
-    from air_executor.client import create_job, cancel_job
+    from air_executor.client import cancel_job, create_job
     from air_executor.config import Config
     from air_executor_manager.manager import Manager
     from air_executor_manager.watcher import ALL, Watcher
@@ -68,21 +83,51 @@ def run(sizes: list[int]) -> list[dict[str, Any]]:
     for size in sizes:
         with base_folder(poll_interval=5) as store:
             write_finished(store.jobs_path, size)
-            out = subprocess.run([PYTHON, __file__, "probe", str(store.base_path)], capture_output=True, text=True,
-                                 check=True, timeout=900)
+            out = subprocess.run(
+                [PYTHON, __file__, "probe", str(store.base_path)],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=900,
+            )
             results[size] = json.loads(out.stdout.strip().splitlines()[-1])
     small, rows = results[sizes[0]], []
     for size in sizes:
         r = results[size]
         met = r["poll"] <= 2 * small["poll"] if size == sizes[-1] else None
-        rows.append({"figure": f"manager poll, {size} finished + {ACTIVE} active jobs", "value": r["poll"],
-                     "baseline": small["poll"], "ratio": r["poll"] / small["poll"], "unit": "s",
-                     "target": f"<= 2 x {sizes[0]} jobs" if size == sizes[-1] else "", "met": met})
-        rows.append({"figure": f"manager memory, {size} finished jobs", "value": r["rss"], "baseline": small["rss"],
-                     "ratio": r["rss"] / small["rss"], "unit": "MiB", "target": "", "met": None})
-        rows.append({"figure": f"manager start-up scan, {size} finished jobs", "value": r["startup"],
-                     "baseline": small["startup"], "ratio": r["startup"] / small["startup"], "unit": "s",
-                     "target": "", "met": None})
+        rows.append(
+            {
+                "figure": f"manager poll, {size} finished + {ACTIVE} active jobs",
+                "value": r["poll"],
+                "baseline": small["poll"],
+                "ratio": r["poll"] / small["poll"],
+                "unit": "s",
+                "target": f"<= 2 x {sizes[0]} jobs" if size == sizes[-1] else "",
+                "met": met,
+            }
+        )
+        rows.append(
+            {
+                "figure": f"manager memory, {size} finished jobs",
+                "value": r["rss"],
+                "baseline": small["rss"],
+                "ratio": r["rss"] / small["rss"],
+                "unit": "MiB",
+                "target": "",
+                "met": None,
+            }
+        )
+        rows.append(
+            {
+                "figure": f"manager start-up scan, {size} finished jobs",
+                "value": r["startup"],
+                "baseline": small["startup"],
+                "ratio": r["startup"] / small["startup"],
+                "unit": "s",
+                "target": "",
+                "met": None,
+            }
+        )
     return rows
 
 

@@ -26,8 +26,10 @@ def through_manager(launcher: str, jobs: int, per_job: int, concurrency: int) ->
 def plain_loop(launcher: str, jobs: int, per_job: int, concurrency: int, image: str | None) -> float:
     """The same runners, same concurrency, driven by a thread pool: each worker runs whole jobs in order."""
     with base_folder() as store:
-        claimed = [[(f"raw-{j}-{i}", write_claimed(store, f"raw-{j}-{i}", ["true"])) for i in range(per_job)]
-                   for j in range(jobs)]
+        claimed = [
+            [(f"raw-{j}-{i}", write_claimed(store, f"raw-{j}-{i}", ["true"])) for i in range(per_job)]
+            for j in range(jobs)
+        ]
         client = None
         if launcher == "docker":
             import docker
@@ -55,9 +57,15 @@ def plain_loop(launcher: str, jobs: int, per_job: int, concurrency: int, image: 
 def _docker_once(client: Any, image: str, base: str, args: list[str]) -> None:
     from docker.types import Mount
 
-    container = client.containers.run(image, args, detach=True, user="10001:10001",
-                                      mounts=[Mount(base, base, type="bind")], cap_drop=["ALL"],
-                                      security_opt=["no-new-privileges"])
+    container = client.containers.run(
+        image,
+        args,
+        detach=True,
+        user="10001:10001",
+        mounts=[Mount(base, base, type="bind")],
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+    )
     container.wait()
     container.remove(force=True)
 
@@ -77,5 +85,12 @@ def run(sub: tuple[int, int], dock: tuple[int, int], concurrency: int, image: st
 
 
 def _row(name: str, ours: float, raw: float) -> dict[str, Any]:
-    return {"figure": name, "value": ours, "baseline": raw, "ratio": ours / raw, "unit": "tasks/s",
-            "target": ">= 0.8 x baseline", "met": ours >= 0.8 * raw}
+    return {
+        "figure": name,
+        "value": ours,
+        "baseline": raw,
+        "ratio": ours / raw,
+        "unit": "tasks/s",
+        "target": ">= 0.8 x baseline",
+        "met": ours >= 0.8 * raw,
+    }

@@ -19,7 +19,6 @@ from typing import Any
 import psutil
 import pytest
 import yaml
-
 from air_executor.storage.file_store import FileStore
 
 REPO = Path(__file__).resolve().parent.parent
@@ -102,20 +101,20 @@ class ManagerProcess:
 
     def start(self, cwd: Path | None = None, **env: str) -> ManagerProcess:
         """Start it; runners (and so tasks) inherit `cwd` and `env`."""
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "air_executor_manager", "--base-path", str(self.base.path)],
-            stdout=log,
-            stderr=log,
-            env={**os.environ, **env},
-            cwd=cwd,
-            start_new_session=True,
-        )
-        log.close()
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "air_executor_manager", "--base-path", str(self.base.path)],
+                stdout=log,
+                stderr=log,
+                env={**os.environ, **env},
+                cwd=cwd,
+                start_new_session=True,
+            )
         pid_file = self.base.path / "manager.pid"
         wait_for(
-            lambda: pid_file.exists() and pid_file.read_text().strip() == str(self.proc.pid)
-            or self.proc.poll() is not None,
+            lambda: (
+                pid_file.exists() and pid_file.read_text().strip() == str(self.proc.pid) or self.proc.poll() is not None
+            ),
             what="the manager to start",
         )
         assert self.proc.poll() is None, self.log()
@@ -168,14 +167,21 @@ def manager_factory(base: Base) -> Iterator[Callable[[], ManagerProcess]]:
         m.stop()
 
 
-def cli(*args: str, base: Base | None = None, input: str | None = None, env: dict[str, str] | None = None,
-        cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str,
+    base: Base | None = None,
+    input: str | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
     """Run the real `air-executor` console script."""
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
     if base is not None:
         full_env["AIR_EXECUTOR_BASE_PATH"] = str(base.path)
-    return subprocess.run([CLI, *args], capture_output=True, text=True, input=input, env=full_env,
-                          cwd=cwd, timeout=timeout)
+    return subprocess.run(
+        [CLI, *args], capture_output=True, text=True, input=input, env=full_env, cwd=cwd, timeout=timeout
+    )
 
 
 def _kill_leftovers(path: Path) -> None:

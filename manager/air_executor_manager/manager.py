@@ -84,7 +84,9 @@ class Manager(RunnerBook):
         signal.signal(signal.SIGCHLD, lambda *_: None)  # only to wake the select
         log.info(
             "manager started: base %s, launcher %s, poll_interval %g s, inotify %s",
-            self.store.base_path, self._launcher.name, self.config.poll_interval,
+            self.store.base_path,
+            self._launcher.name,
+            self.config.poll_interval,
             "on" if self.watcher.reliable else "off",
         )
         try:
@@ -172,6 +174,7 @@ class Manager(RunnerBook):
 
     def ordered(self, names: Iterable[str]) -> list[str]:
         """Starved jobs first (fairness), then in the order they were first seen."""
+
         def key(name: str) -> tuple[bool, float, str]:
             entry = self.jobs.get(name)
             return name not in self.starved, entry.order if entry is not None else float("inf"), name
@@ -290,7 +293,10 @@ class Manager(RunnerBook):
             entry.reported = True
             log.error(
                 "job %s: unreadable for %.0f s, skipping it and leaving its files as they are: %s",
-                name, now - entry.unreadable_since, exc, extra={"job": name},
+                name,
+                now - entry.unreadable_since,
+                exc,
+                extra={"job": name},
             )
         entry.done = False
         self.active[name] = None
@@ -301,8 +307,13 @@ class Manager(RunnerBook):
         problem = f"{type(exc).__name__}: {exc}"
         if entry.problem != problem:
             entry.problem = problem
-            log.error("job %s: cannot be processed, leaving its files as they are; will try again: %s",
-                      name, problem, exc_info=exc, extra={"job": name})
+            log.error(
+                "job %s: cannot be processed, leaving its files as they are; will try again: %s",
+                name,
+                problem,
+                exc_info=exc,
+                extra={"job": name},
+            )
         entry.done = False
         self.active[name] = None
         self.timers[name] = time.time() + self.config.poll_interval
@@ -310,8 +321,11 @@ class Manager(RunnerBook):
     def schedule(self, name: str, tasks: list[dict[str, Any]]) -> None:
         """Wake up for this job when a retry delay or a runner deadline passes, or to see a
         runner that has recorded its outcome exit (a container gives no signal when it does)."""
-        times = [r.deadline + (self.config.stop_grace if r.stop_sent else 0)
-                 for r in self.runners_of(name) if not r.kill_sent]
+        times = [
+            r.deadline + (self.config.stop_grace if r.stop_sent else 0)
+            for r in self.runners_of(name)
+            if not r.kill_sent
+        ]
         running = {t.get("launch_id") for t in tasks if t.get("status") == lifecycle.RUNNING}
         for runner in self.runners_of(name):
             if runner.ended is None and runner.launch_id not in running:
@@ -373,8 +387,13 @@ class Manager(RunnerBook):
             except LaunchError as exc:
                 self.fail_to_start(task, str(exc))
                 continue
-            log.info("job %s: launched task %s (%s)", name, spec.task_id, runner.runner_id,
-                     extra={"job": name, "task": spec.task_id})
+            log.info(
+                "job %s: launched task %s (%s)",
+                name,
+                spec.task_id,
+                runner.runner_id,
+                extra={"job": name, "task": spec.task_id},
+            )
         return deferred
 
     def launch_deferred(self, spec: LaunchSpec) -> None:

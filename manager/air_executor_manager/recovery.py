@@ -105,8 +105,13 @@ class RunnerBook:
                 name, str(task.get("id")), launch_id, runner_id, launched, self.deadline(task, launched), adopted=True
             )
             task["runner_id"] = runner_id
-            log.info("job %s: adopted the live runner %s of task %s", name, runner_id, task.get("id"),
-                     extra={"job": name, "task": task.get("id")})
+            log.info(
+                "job %s: adopted the live runner %s of task %s",
+                name,
+                runner_id,
+                task.get("id"),
+                extra={"job": name, "task": task.get("id")},
+            )
             return
         launched = parse_iso(task.get("launched_at")) or 0.0
         if not runner_id and time.time() - launched < self.config.runner_start_timeout:
@@ -133,8 +138,12 @@ class RunnerBook:
         if not runner.runner_id or time.time() < runner.deadline:
             return
         if not runner.stop_sent:
-            log.warning("task %s: past its timeout, stopping runner %s", runner.task_id, runner.runner_id,
-                        extra={"job": runner.job, "task": runner.task_id})
+            log.warning(
+                "task %s: past its timeout, stopping runner %s",
+                runner.task_id,
+                runner.runner_id,
+                extra={"job": runner.job, "task": runner.task_id},
+            )
             self._launcher.stop(runner.runner_id)
             runner.stop_sent = True
         elif not runner.kill_sent and time.time() >= runner.deadline + self.config.stop_grace:

@@ -44,9 +44,7 @@ class Watcher:
             return
         try:
             self._inotify, self._flags = INotify(), flags
-            wd = self._inotify.add_watch(
-                self.jobs_path, flags.CREATE | flags.MOVED_TO | flags.DELETE | flags.ONLYDIR
-            )
+            wd = self._inotify.add_watch(self.jobs_path, flags.CREATE | flags.MOVED_TO | flags.DELETE | flags.ONLYDIR)
         except OSError as exc:
             log.warning("cannot watch %s (%s); polling every poll_interval", self.jobs_path, exc)
             self._inotify = None

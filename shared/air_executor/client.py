@@ -101,8 +101,19 @@ def submit_spec(store: FileStore, spec: Any, name: str | None = None) -> dict[st
     return create_job(store, job_name, tasks, **spec)
 
 
-_WRITTEN_BY_US = {"status", "created_at", "started_at", "completed_at", "error", "attempts", "result", "exit_code",
-                  "parent", "depth", "job_name"}
+_WRITTEN_BY_US = {
+    "status",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "error",
+    "attempts",
+    "result",
+    "exit_code",
+    "parent",
+    "depth",
+    "job_name",
+}
 
 
 def _refuse_unknown(where: str, doc: Mapping[str, Any], allowed: set[str]) -> None:
@@ -204,8 +215,7 @@ def _add_one(
     limit = state.get("max_tasks", config.max_tasks_per_job)
     if len(tasks) >= limit:
         raise LimitExceeded(
-            f"job {job_name!r} already has {len(tasks)} tasks, its limit "
-            f"(max_tasks_per_job, or the job's max_tasks)"
+            f"job {job_name!r} already has {len(tasks)} tasks, its limit (max_tasks_per_job, or the job's max_tasks)"
         )
     taken = {t.get("id") for t in tasks}
     number = len(tasks) + 1

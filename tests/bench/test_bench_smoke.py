@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 
@@ -16,13 +15,22 @@ from conftest import REPO
 @pytest.mark.slow
 def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
     """`bench/run.py --quick` measures every figure with its baseline and writes JSON, Markdown and a PNG."""
-    result = subprocess.run([sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--out", str(tmp_path)],
-                            capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     doc = json.loads((tmp_path / "latest.json").read_text())
     figures = {row["figure"] for row in doc["figures"]}
-    for expected in ("dispatch latency p50, subprocess", "dispatch latency p50, docker", "runner per task, wall",
-                     "runner per task, peak memory", "idle manager memory"):
+    for expected in (
+        "dispatch latency p50, subprocess",
+        "dispatch latency p50, docker",
+        "runner per task, wall",
+        "runner per task, peak memory",
+        "idle manager memory",
+    ):
         assert expected in figures, figures
     assert any(f.startswith("throughput, docker") for f in figures)
     assert any(f.startswith("manager poll, 30 finished") for f in figures)

@@ -41,7 +41,8 @@ def docker_client() -> Iterator[Any]:
 def our_containers(client: Any, marker: str) -> list[str]:
     """Names of runner containers whose volume label mentions `marker` (a test's base folder or volume)."""
     return [
-        c["Names"][0].lstrip("/") for c in client.api.containers(all=True, filters={"label": "air-executor"})
+        c["Names"][0].lstrip("/")
+        for c in client.api.containers(all=True, filters={"label": "air-executor"})
         if marker in (c.get("Labels") or {}).get("air-executor.volume", "")
     ]
 
@@ -65,6 +66,9 @@ def docker_manager(docker_base: Any, docker_client: Any) -> Iterator[Any]:
     manager = ManagerProcess(docker_base).start()
     yield manager
     if manager.proc is not None and manager.proc.poll() is None:
-        wait_for(lambda: not our_containers(docker_client, str(docker_base.path)), timeout=30,
-                 what="the manager to remove its runner containers")
+        wait_for(
+            lambda: not our_containers(docker_client, str(docker_base.path)),
+            timeout=30,
+            what="the manager to remove its runner containers",
+        )
     manager.stop()

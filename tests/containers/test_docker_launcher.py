@@ -17,13 +17,17 @@ def last_attempt(task: dict[str, Any]) -> dict[str, Any]:
     return task["history"][-1]
 
 
-def test_each_task_runs_in_its_own_container_and_is_removed(docker_base: Base, docker_manager: ManagerProcess,
-                                                            docker_client: Any) -> None:
+def test_each_task_runs_in_its_own_container_and_is_removed(
+    docker_base: Base, docker_manager: ManagerProcess, docker_client: Any
+) -> None:
     """Tasks get distinct containers, recorded in the task with image and digest; none are left."""
-    docker_base.submit("solo", [
-        {"id": "a", "command": "hostname"},
-        {"id": "b", "command": "hostname", "dependencies": ["a"]},
-    ])
+    docker_base.submit(
+        "solo",
+        [
+            {"id": "a", "command": "hostname"},
+            {"id": "b", "command": "hostname", "dependencies": ["a"]},
+        ],
+    )
     assert docker_base.wait_state("solo")["state"] == "completed", docker_manager.log()
     a, b = docker_base.task("solo", "a"), docker_base.task("solo", "b")
     ids = {last_attempt(a)["container_id"], last_attempt(b)["container_id"]}
@@ -35,19 +39,30 @@ def test_each_task_runs_in_its_own_container_and_is_removed(docker_base: Base, d
         assert attempt["image_id"].startswith("sha256:")
         assert attempt["exit_code"] == 0 and attempt["oom_killed"] is False
         assert docker_base.log("solo", task["id"]).strip() == attempt["container_id"][:12]
-    wait_for(lambda: not docker_client.api.containers(all=True, filters={"label": "air-executor.job=solo"}),
-             what="runner containers to be removed")
+    wait_for(
+        lambda: not docker_client.api.containers(all=True, filters={"label": "air-executor.job=solo"}),
+        what="runner containers to be removed",
+    )
 
 
 def test_tasks_of_one_job_never_overlap_and_subtasks_work(docker_base: Base, docker_manager: ManagerProcess) -> None:
     """One runner at a time per job across containers; a task queues a dependent subtask from inside."""
     script = "date +%s.%N; sleep 0.3; date +%s.%N"
-    docker_base.submit("serial", [
-        {"id": "t1", "command": "sh", "args": ["-c", script]},
-        {"id": "t2", "command": "sh", "args": ["-c", script]},
-        {"id": "spawn", "command": "sh",
-         "args": ["-c", "air-executor add-task --id child --depends-on t1 sh -c 'echo child of $AIR_EXECUTOR_JOB'"]},
-    ])
+    docker_base.submit(
+        "serial",
+        [
+            {"id": "t1", "command": "sh", "args": ["-c", script]},
+            {"id": "t2", "command": "sh", "args": ["-c", script]},
+            {
+                "id": "spawn",
+                "command": "sh",
+                "args": [
+                    "-c",
+                    "air-executor add-task --id child --depends-on t1 sh -c 'echo child of $AIR_EXECUTOR_JOB'",
+                ],
+            },
+        ],
+    )
     assert docker_base.wait_state("serial")["state"] == "completed", docker_manager.log()
     spans = []
     for task_id in ("t1", "t2"):
@@ -56,7 +71,7 @@ def test_tasks_of_one_job_never_overlap_and_subtasks_work(docker_base: Base, doc
     tasks = {t["id"]: t for t in docker_base.tasks("serial")}
     spans += [(parse_time(tasks[i]["started_at"]), parse_time(tasks[i]["completed_at"])) for i in ("spawn", "child")]
     spans.sort()
-    for (_, end), (start, _) in zip(spans, spans[1:]):
+    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
         assert end <= start, spans
     assert tasks["child"]["parent"] == "spawn" and tasks["child"]["depth"] == 1
     assert docker_base.log("serial", "child").strip() == "child of serial"
@@ -64,8 +79,13 @@ def test_tasks_of_one_job_never_overlap_and_subtasks_work(docker_base: Base, doc
 
 def test_failing_task_fails_the_job_with_exit_code_and_log(docker_base: Base, docker_manager: ManagerProcess) -> None:
     """A non-zero exit in a container fails the task and the job, with its code and last log line."""
-    docker_base.submit("bad", [{"id": "boom", "command": "sh", "args": ["-c", "echo cannot go on >&2; exit 7"]},
-                               {"id": "after", "command": "true", "dependencies": ["boom"]}])
+    docker_base.submit(
+        "bad",
+        [
+            {"id": "boom", "command": "sh", "args": ["-c", "echo cannot go on >&2; exit 7"]},
+            {"id": "after", "command": "true", "dependencies": ["boom"]},
+        ],
+    )
     state = docker_base.wait_state("bad")
     assert state["state"] == "failed"
     boom = docker_base.task("bad", "boom")
@@ -82,8 +102,10 @@ def test_timeout_stops_the_container(docker_base: Base, docker_manager: ManagerP
     assert docker_base.wait_state("slow", timeout=60)["state"] == "failed"
     nap = docker_base.task("slow", "nap")
     assert nap["result"] == "timed_out" and "timed out after 2 s" in nap["error"]
-    wait_for(lambda: not docker_client.api.containers(all=True, filters={"label": "air-executor.job=slow"}),
-             what="the timed-out container to be removed")
+    wait_for(
+        lambda: not docker_client.api.containers(all=True, filters={"label": "air-executor.job=slow"}),
+        what="the timed-out container to be removed",
+    )
 
 
 def test_runner_containers_are_hardened(docker_base: Base, docker_manager: ManagerProcess) -> None:
@@ -91,9 +113,21 @@ def test_runner_containers_are_hardened(docker_base: Base, docker_manager: Manag
     docker_base.config(runner_memory="256m", runner_cpus=0.5)
     docker_manager.stop()
     docker_manager.start()
-    docker_base.submit("hard", [{"id": "look", "command": "sh", "args": ["-c",
-        "id -u; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; test -e /var/run/docker.sock && echo SOCKET;"
-        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max"]}])
+    docker_base.submit(
+        "hard",
+        [
+            {
+                "id": "look",
+                "command": "sh",
+                "args": [
+                    "-c",
+                    "id -u; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status;"
+                    "test -e /var/run/docker.sock && echo SOCKET;"
+                    "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max",
+                ],
+            }
+        ],
+    )
     assert docker_base.wait_state("hard")["state"] == "completed", docker_manager.log()
     lines = docker_base.log("hard", "look").split("\n")
     assert lines[0] != "0"
@@ -107,8 +141,10 @@ def test_memory_kill_is_recorded(docker_base: Base, docker_manager: ManagerProce
     hog = "x = bytearray(400 * 1024 * 1024); print(len(x))"
     docker_base.submit("hog", [{"id": "eat", "command": "python", "args": ["-c", hog], "memory": "64m"}])
     assert docker_base.wait_state("hog")["state"] == "failed"
-    eat = wait_for(lambda: (t := docker_base.task("hog", "eat")) and "oom_killed" in last_attempt(t) and t,
-                   what="the container's outcome to be recorded")
+    eat = wait_for(
+        lambda: (t := docker_base.task("hog", "eat")) and "oom_killed" in last_attempt(t) and t,
+        what="the container's outcome to be recorded",
+    )
     assert last_attempt(eat)["oom_killed"] is True, eat
     assert eat["exit_code"] == -9 and "memory limit (OOM)" in eat["error"]
 
@@ -123,11 +159,14 @@ def test_missing_image_and_bad_options_fail_to_start(docker_base: Base, docker_m
     assert docker_base.wait_state("fine")["state"] == "completed"
 
 
-def test_container_killed_mid_task_is_noticed(docker_base: Base, docker_manager: ManagerProcess, docker_client: Any) -> None:
+def test_container_killed_mid_task_is_noticed(
+    docker_base: Base, docker_manager: ManagerProcess, docker_client: Any
+) -> None:
     """A runner container killed from outside: its task fails saying the runner died, with the exit code."""
     docker_base.submit("victim", [{"id": "sleepy", "command": "sleep", "args": ["60"]}])
-    container = wait_for(lambda: docker_client.containers.list(filters={"label": "air-executor.job=victim"}),
-                         what="the runner container")[0]
+    container = wait_for(
+        lambda: docker_client.containers.list(filters={"label": "air-executor.job=victim"}), what="the runner container"
+    )[0]
     wait_for(lambda: docker_base.task("victim", "sleepy").get("started_at"), what="the task to start")
     container.kill()
     assert docker_base.wait_state("victim")["state"] == "failed"
@@ -135,14 +174,18 @@ def test_container_killed_mid_task_is_noticed(docker_base: Base, docker_manager:
     assert sleepy["result"] == "runner_lost" and "runner died" in sleepy["error"] and "137" in sleepy["error"]
 
 
-def test_manager_killed_mid_job_adopts_running_container(docker_base: Base, manager_factory: Any,
-                                                         docker_client: Any) -> None:
+def test_manager_killed_mid_job_adopts_running_container(
+    docker_base: Base, manager_factory: Any, docker_client: Any
+) -> None:
     """SIGKILL the manager while a task's container runs; a new manager adopts it and finishes the job once."""
     first = manager_factory().start()
-    docker_base.submit("survive", [
-        {"id": "long", "command": "sh", "args": ["-c", "echo run >> /tmp/runs; sleep 3; echo done"]},
-        {"id": "next", "command": "echo", "args": ["next"], "dependencies": ["long"]},
-    ])
+    docker_base.submit(
+        "survive",
+        [
+            {"id": "long", "command": "sh", "args": ["-c", "echo run >> /tmp/runs; sleep 3; echo done"]},
+            {"id": "next", "command": "echo", "args": ["next"], "dependencies": ["long"]},
+        ],
+    )
     wait_for(lambda: docker_base.task("survive", "long").get("started_at"), what="the long task to start")
     first.proc.send_signal(signal.SIGKILL)
     first.proc.wait()
@@ -182,11 +225,14 @@ def test_auto_launcher_uses_docker_when_it_answers(base: Base, docker_client: An
     assert os.path.exists(base.path / "jobs" / "auto" / "logs")
 
 
-def test_container_that_cannot_start_fails_its_task(docker_base: Base, docker_manager: ManagerProcess,
-                                                     docker_client: Any) -> None:
+def test_container_that_cannot_start_fails_its_task(
+    docker_base: Base, docker_manager: ManagerProcess, docker_client: Any
+) -> None:
     """A container the engine creates but cannot start (a missing device) fails its task with the engine's reason."""
-    docker_base.submit("nodev", [{"id": "x", "command": "true",
-                                  "container_options": {"devices": ["/dev/air-executor-missing:/dev/x"]}}])
+    docker_base.submit(
+        "nodev",
+        [{"id": "x", "command": "true", "container_options": {"devices": ["/dev/air-executor-missing:/dev/x"]}}],
+    )
     assert docker_base.wait_state("nodev")["state"] == "failed"
     x = docker_base.task("nodev", "x")
     assert x["result"] == "failed_to_start", x
@@ -207,19 +253,30 @@ def test_container_left_created_is_failed_after_the_start_timeout(docker_base: B
     with docker_base.store.transaction("limbo") as files:
         task = files.task("t")
         assert task is not None
-        task.update(status="running", attempts=1, launch_id=launch_id, launched_at=now_iso(), runner_id=name,
-                     launcher="docker")
+        task.update(
+            status="running", attempts=1, launch_id=launch_id, launched_at=now_iso(), runner_id=name, launcher="docker"
+        )
         files.state["state"] = "working"
-    docker_client.containers.create("air-executor-runner:latest", ["--version"], name=name,
-                                    labels={"air-executor": "runner", "air-executor.launch": launch_id,
-                                            "air-executor.job": "limbo", "air-executor.task": "t",
-                                            "air-executor.volume": f"bind:{docker_base.path}"})
+    docker_client.containers.create(
+        "air-executor-runner:latest",
+        ["--version"],
+        name=name,
+        labels={
+            "air-executor": "runner",
+            "air-executor.launch": launch_id,
+            "air-executor.job": "limbo",
+            "air-executor.task": "t",
+            "air-executor.volume": f"bind:{docker_base.path}",
+        },
+    )
     manager = ManagerProcess(docker_base).start()
     try:
         assert docker_base.wait_state("limbo")["state"] == "failed", manager.log()
         t = docker_base.task("limbo", "t")
         assert t["result"] == "runner_lost" and "never started within 2 s" in t["error"]
-        wait_for(lambda: not docker_client.api.containers(all=True, filters={"name": name}),
-                 what="the created container to be removed")
+        wait_for(
+            lambda: not docker_client.api.containers(all=True, filters={"name": name}),
+            what="the created container to be removed",
+        )
     finally:
         manager.stop()

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Base, wait_for
 from testcontainers.core.container import DockerContainer
 
-from conftest import Base, wait_for
 from containers.conftest import MANAGER_IMAGE, our_containers
 
 pytestmark = pytest.mark.docker
@@ -53,8 +53,13 @@ def test_manager_image_runs_jobs_from_a_bind_mounted_folder(tmp_path: Path, dock
     try:
         wait_for(lambda: health(container) == "healthy", timeout=60, what="the manager container to be healthy")
         base = Base(data / ".air-executor")
-        base.submit("host-job", [{"id": "one", "command": "echo", "args": ["from a runner container"]},
-                                 {"id": "two", "command": "id", "args": ["-u"], "dependencies": ["one"]}])
+        base.submit(
+            "host-job",
+            [
+                {"id": "one", "command": "echo", "args": ["from a runner container"]},
+                {"id": "two", "command": "id", "args": ["-u"], "dependencies": ["one"]},
+            ],
+        )
         assert base.wait_state("host-job")["state"] == "completed", container.get_logs()
         for task in base.tasks("host-job"):
             assert task["launcher"] == "docker" and task["history"][-1]["container_id"]
@@ -74,12 +79,19 @@ def test_named_volume_restart_and_supervisor(docker_client: Any) -> None:
         wait_for(lambda: health(container) == "healthy", timeout=60, what="the manager container to be healthy")
         first_pid = run_in(container, "cat", "/data/.air-executor/manager.pid").strip()
         run_in(container, "python", "-c", f"import os; os.kill({first_pid}, 9)")
-        wait_for(lambda: (p := container.exec(["cat", "/data/.air-executor/manager.pid"]).output.decode().strip())
-                 and p != first_pid, what="supervisor to restart the manager")
+        wait_for(
+            lambda: (
+                (p := container.exec(["cat", "/data/.air-executor/manager.pid"]).output.decode().strip())
+                and p != first_pid
+            ),
+            what="supervisor to restart the manager",
+        )
 
-        create = ("from air_executor.client import Client; Client().create_job('vjob', ["
-                  "{'id': 'long', 'command': 'sh', 'args': ['-c', 'echo run; sleep 4']},"
-                  "{'id': 'after', 'command': 'echo', 'args': ['done'], 'dependencies': ['long']}])")
+        create = (
+            "from air_executor.client import Client; Client().create_job('vjob', ["
+            "{'id': 'long', 'command': 'sh', 'args': ['-c', 'echo run; sleep 4']},"
+            "{'id': 'after', 'command': 'echo', 'args': ['done'], 'dependencies': ['long']}])"
+        )
         run_in(container, "python", "-c", create)
         wait_for(lambda: job_state(container, "vjob")["running"] == 1, what="the long task to run")
         time.sleep(0.5)
@@ -88,8 +100,11 @@ def test_named_volume_restart_and_supervisor(docker_client: Any) -> None:
         wrapped.wait(timeout=30)
         assert our_containers(docker_client, volume.name), "the runner container should outlive the manager"
         wrapped.start()
-        wait_for(lambda: job_state(container, "vjob")["state"] == "completed", timeout=90,
-                 what="the job to finish after the restart")
+        wait_for(
+            lambda: job_state(container, "vjob")["state"] == "completed",
+            timeout=90,
+            what="the job to finish after the restart",
+        )
         tasks = json.loads(run_in(container, "cat", "/data/.air-executor/jobs/vjob/tasks.json"))
         long = next(t for t in tasks if t["id"] == "long")
         assert long["attempts"] == 1 and long["status"] == "completed"

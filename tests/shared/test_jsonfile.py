@@ -9,7 +9,7 @@ import random
 import pytest
 from air_executor.storage import jsonfile
 
-ALPHABET = "abcXYZ019 _-\"\\/\n\t\r\b\f\x00\x1féüñ漢字🚀\u2028"
+ALPHABET = 'abcXYZ019 _-"\\/\n\t\r\b\f\x00\x1féüñ漢字🚀\u2028'
 
 
 def random_document(rng: random.Random, depth: int = 0) -> object:
@@ -19,14 +19,16 @@ def random_document(rng: random.Random, depth: int = 0) -> object:
     if kind == 1:
         return rng.choice([True, False])
     if kind == 2:
-        return rng.choice([0, -1, 7, 2**63, -(2**70), rng.randrange(-10**6, 10**6)])
+        return rng.choice([0, -1, 7, 2**63, -(2**70), rng.randrange(-(10**6), 10**6)])
     if kind == 3:
         return rng.choice([0.0, -0.0, 0.1, 1e300, -2.5e-308, 3.14159, rng.uniform(-1e6, 1e6)])
     if kind in (4, 5):
         return "".join(rng.choice(ALPHABET) for _ in range(rng.randrange(0, 12)))
     if kind in (6, 7):
-        return {"".join(rng.choice(ALPHABET) for _ in range(rng.randrange(0, 6))): random_document(rng, depth + 1)
-                for _ in range(rng.randrange(0, 5))}
+        return {
+            "".join(rng.choice(ALPHABET) for _ in range(rng.randrange(0, 6))): random_document(rng, depth + 1)
+            for _ in range(rng.randrange(0, 5))
+        }
     return [random_document(rng, depth + 1) for _ in range(rng.randrange(0, 5))]
 
 
@@ -43,8 +45,16 @@ def test_dumps_and_loads_match_json_on_random_documents() -> None:
 
 def test_special_values_and_keys_match_json() -> None:
     """NaN, infinities, tuples and non-string keys are written as json writes them."""
-    doc = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf, 7: "int key", 2.5: "float key", True: "bool",
-           None: "none", "tuple": (1, 2)}
+    doc = {
+        "nan": math.nan,
+        "inf": math.inf,
+        "-inf": -math.inf,
+        7: "int key",
+        2.5: "float key",
+        True: "bool",
+        None: "none",
+        "tuple": (1, 2),
+    }
     assert jsonfile.dumps(doc) == json.dumps(doc, indent=2)
     back = jsonfile.loads(jsonfile.dumps({"x": math.nan, "y": -math.inf}))
     assert math.isnan(back["x"]) and back["y"] == -math.inf

@@ -79,8 +79,7 @@ class DockerLauncher:
     def container_kwargs(self, spec: LaunchSpec, name: str, image: str, user: str) -> dict[str, Any]:
         task = spec.task
         options = ContainerOptions.model_validate(
-            {**self.config.container_options.model_dump(exclude_defaults=True),
-             **(task.get("container_options") or {})}
+            {**self.config.container_options.model_dump(exclude_defaults=True), **(task.get("container_options") or {})}
         )
         cpus = task.get("cpus") or self.config.runner_cpus
         memory = task.get("memory") or self.config.runner_memory
@@ -96,8 +95,10 @@ class DockerLauncher:
             },
             "user": user,
             "environment": spec.runner_env,
-            "mounts": [self.mount, *[Mount(m.target, m.source, type=m.type, read_only=m.read_only)
-                                     for m in options.mounts]],
+            "mounts": [
+                self.mount,
+                *[Mount(m.target, m.source, type=m.type, read_only=m.read_only) for m in options.mounts],
+            ],
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges"],
             "detach": True,
@@ -263,8 +264,9 @@ def probe(config: Config) -> DockerLauncher:
     """A Docker launcher if an engine answers and the runner image exists; LaunchError otherwise."""
     try:
         # One kept-alive connection per concurrent launch, so parallel calls do not queue.
-        client = docker.from_env(timeout=max(int(config.runner_start_timeout), 5),
-                                 max_pool_size=config.max_concurrent_runners + 4)
+        client = docker.from_env(
+            timeout=max(int(config.runner_start_timeout), 5), max_pool_size=config.max_concurrent_runners + 4
+        )
         client.ping()
     except DockerException as exc:
         raise LaunchError(f"no Docker engine answers ({_explain(exc)})") from None

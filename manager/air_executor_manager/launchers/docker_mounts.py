@@ -50,8 +50,9 @@ def base_mount(client: Any, base: str) -> tuple[Mount, str]:
 
 def _mount_behind(mounts: list[dict[str, Any]], base: str) -> tuple[Mount, str]:
     path = PurePosixPath(base)
-    candidates = [m for m in mounts if path == PurePosixPath(m["Destination"]) or
-                  PurePosixPath(m["Destination"]) in path.parents]
+    candidates = [
+        m for m in mounts if path == PurePosixPath(m["Destination"]) or PurePosixPath(m["Destination"]) in path.parents
+    ]
     if not candidates:
         raise LaunchError(
             f"the base folder {base} is not on a volume of the manager's container; "

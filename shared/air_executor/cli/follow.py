@@ -77,8 +77,9 @@ def wait_for_job(store: FileStore, job: str, timeout: float | None) -> str:
         while True:
             view = load_view(store, job)
             done = sum(1 for t in view.tasks if t.get("status") in lifecycle.TASK_DONE)
-            progress.update(bar, total=len(view.tasks) or None, completed=done,
-                            description=f"{job} [{view.state_name}]")
+            progress.update(
+                bar, total=len(view.tasks) or None, completed=done, description=f"{job} [{view.state_name}]"
+            )
             if view.done:
                 return str(view.state.get("state"))
             if deadline is not None and time.monotonic() > deadline:

@@ -35,8 +35,16 @@ def _env_pairs(values: tuple[str, ...]) -> dict[str, str]:
 @click.argument("command")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @with_env
-def add_task(env: Env, job: str, task_id: str | None, depends_on: tuple[str, ...], command: str,
-             args: tuple[str, ...], env_pairs: tuple[str, ...], **options: Any) -> None:
+def add_task(
+    env: Env,
+    job: str,
+    task_id: str | None,
+    depends_on: tuple[str, ...],
+    command: str,
+    args: tuple[str, ...],
+    env_pairs: tuple[str, ...],
+    **options: Any,
+) -> None:
     """Queue COMMAND [ARGS]... in a job; prints the task's id.
 
     Inside a running task the job defaults to the task's own and the new task

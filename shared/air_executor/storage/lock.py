@@ -52,9 +52,7 @@ class JobLock:
                 return
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise LockTimeout(
-                        f"timed out after {timeout:g} s waiting for the lock {self.path}"
-                    ) from None
+                    raise LockTimeout(f"timed out after {timeout:g} s waiting for the lock {self.path}") from None
                 time.sleep(pause)
                 pause = min(pause * 2, 0.05)
 
