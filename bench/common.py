@@ -92,6 +92,28 @@ def write_claimed(store: FileStore, name: str, command: list[str]) -> str:
     return launch_id
 
 
+def open_to_runner_containers(store: FileStore, name: str) -> None:
+    """Let a runner container (uid 10001) write a job that the benchmark wrote as root."""
+    store.job_dir(name).chmod(0o777)
+    (store.job_dir(name) / "logs").chmod(0o777)
+
+
+def run_runner_container(client: Any, image: str, store: FileStore, name: str, launch_id: str) -> Any:
+    """Start the runner image on a claimed task directly through the Docker SDK, hardened like the launcher."""
+    from docker.types import Mount
+
+    base = str(store.base_path)
+    return client.containers.run(
+        image,
+        [base, name, "t", launch_id],
+        detach=True,
+        user="10001:10001",
+        mounts=[Mount(base, base, type="bind")],
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+    )
+
+
 def wait_done(store: FileStore, name: str, timeout: float = 120) -> dict[str, Any]:
     path = store.job_dir(name) / "state.json"
     deadline = time.monotonic() + timeout

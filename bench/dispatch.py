@@ -10,7 +10,9 @@ from common import (
     TASK_CLOCK,
     base_folder,
     manager_process,
+    open_to_runner_containers,
     percentiles,
+    run_runner_container,
     submit,
     task_clock,
     wait_done,
@@ -52,27 +54,16 @@ def subprocess_baseline(count: int) -> list[float]:
 def docker_baseline(count: int, image: str) -> list[float]:
     """The same runner image run directly through the Docker SDK on a claimed task."""
     import docker
-    from docker.types import Mount
 
     client = docker.from_env()
     with base_folder() as store:
-        base = str(store.base_path)
         latencies = []
         for i in range(count):
             name = f"raw-{i}"
             launch_id = write_claimed(store, name, TASK_CLOCK)
-            store.job_dir(name).chmod(0o777)
-            (store.job_dir(name) / "logs").chmod(0o777)
+            open_to_runner_containers(store, name)
             t0 = time.time()
-            container = client.containers.run(
-                image,
-                [base, name, "t", launch_id],
-                detach=True,
-                user="10001:10001",
-                mounts=[Mount(base, base, type="bind")],
-                cap_drop=["ALL"],
-                security_opt=["no-new-privileges"],
-            )
+            container = run_runner_container(client, image, store, name, launch_id)
             container.wait()
             wait_task_done(store, name)
             latencies.append(task_clock(store, name) - t0)

@@ -7,7 +7,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from common import PYTHON, base_folder, manager_process, submit, wait_done, write_claimed
+from common import (
+    PYTHON,
+    base_folder,
+    manager_process,
+    open_to_runner_containers,
+    run_runner_container,
+    submit,
+    wait_done,
+    write_claimed,
+)
 
 RUNNER = [PYTHON, "-m", "air_executor_runner"]
 
@@ -37,8 +46,7 @@ def plain_loop(launcher: str, jobs: int, per_job: int, concurrency: int, image: 
             client = docker.from_env()
             for job in claimed:
                 for name, _ in job:
-                    store.job_dir(name).chmod(0o777)
-                    (store.job_dir(name) / "logs").chmod(0o777)
+                    open_to_runner_containers(store, name)
 
         def run_job(job: list[tuple[str, str]]) -> None:
             for name, launch_id in job:
@@ -46,28 +54,14 @@ def plain_loop(launcher: str, jobs: int, per_job: int, concurrency: int, image: 
                 if client is None:
                     subprocess.run([*RUNNER, *args], check=True)
                 else:
-                    _docker_once(client, image or "", str(store.base_path), args)
+                    container = run_runner_container(client, image or "", store, name, launch_id)
+                    container.wait()
+                    container.remove(force=True)
 
         t0 = time.monotonic()
         with ThreadPoolExecutor(concurrency) as pool:
             list(pool.map(run_job, claimed))
         return jobs * per_job / (time.monotonic() - t0)
-
-
-def _docker_once(client: Any, image: str, base: str, args: list[str]) -> None:
-    from docker.types import Mount
-
-    container = client.containers.run(
-        image,
-        args,
-        detach=True,
-        user="10001:10001",
-        mounts=[Mount(base, base, type="bind")],
-        cap_drop=["ALL"],
-        security_opt=["no-new-privileges"],
-    )
-    container.wait()
-    container.remove(force=True)
 
 
 def run(sub: tuple[int, int], dock: tuple[int, int], concurrency: int, image: str | None) -> list[dict[str, Any]]:
