@@ -5,9 +5,12 @@
 # (see README "Building images offline"), `make images` passes a locally built
 # BASE_IMAGE and PIP_INSTALL_ARGS that point pip at deploy/wheels/.
 ARG BASE_IMAGE=python:3.11-slim
+# Every stage carries an `air-executor.image` label, so `make images` can prune the layers
+# its rebuilds leave dangling without touching anyone else's images.
 
 # ---- build stages: a virtual environment each, so sources and wheels stay behind
 FROM ${BASE_IMAGE} AS build-base
+LABEL air-executor.image=build-base
 ARG PIP_INSTALL_ARGS=""
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
 COPY deploy/wheels/ /wheels/
@@ -15,6 +18,7 @@ COPY shared/ /src/shared/
 RUN python3 -m venv /opt/venv
 
 FROM build-base AS build-runner
+LABEL air-executor.image=build-runner
 ARG PIP_INSTALL_ARGS=""
 COPY runner/ /src/runner/
 # setuptools' .pth hook would cost every runner start a few milliseconds: it goes.
@@ -22,6 +26,7 @@ RUN /opt/venv/bin/pip install ${PIP_INSTALL_ARGS} /src/shared /src/runner \
  && /opt/venv/bin/pip uninstall -y -q setuptools wheel
 
 FROM build-base AS build-manager
+LABEL air-executor.image=build-manager
 ARG PIP_INSTALL_ARGS=""
 COPY runner/ /src/runner/
 COPY manager/ /src/manager/
@@ -31,6 +36,7 @@ RUN /opt/venv/bin/pip install ${PIP_INSTALL_ARGS} /src/shared /src/runner "/src/
 # editing Air-Executor does not reinstall Airflow. Versions are pinned by the constraints file
 # (Airflow's published one cannot be fetched on every host; see the file's header).
 FROM ${BASE_IMAGE} AS build-airflow
+LABEL air-executor.image=build-airflow
 ARG PIP_INSTALL_ARGS=""
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
 COPY deploy/wheels/ /wheels/
@@ -42,6 +48,7 @@ RUN /opt/venv/bin/pip install ${PIP_INSTALL_ARGS} -c /src/airflow-constraints.tx
 
 # ---- the runner: executes one task and exits. No Docker SDK, no socket, not root.
 FROM ${BASE_IMAGE} AS runner
+LABEL air-executor.image=runner
 ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HOME=/tmp
 COPY --from=build-runner /opt/venv /opt/venv
 USER 10001:10001
@@ -51,6 +58,7 @@ CMD ["--version"]
 
 # ---- the manager: supervisor runs the manager and its health endpoint.
 FROM ${BASE_IMAGE} AS manager
+LABEL air-executor.image=manager
 ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     AIR_EXECUTOR_BASE_PATH=/data/.air-executor \
     AIR_EXECUTOR_LAUNCHER=auto \
@@ -69,6 +77,7 @@ CMD ["supervisord", "-c", "/etc/air-executor/supervisord.conf"]
 # ---- Apache Airflow 3 with the Air-Executor provider (`air-executor[airflow]`), for the demo DAG.
 # Runs as uid 10001, the runners' default user, so job folders it writes are the runners' own.
 FROM ${BASE_IMAGE} AS airflow
+LABEL air-executor.image=airflow
 ARG AIRFLOW_UID=10001
 ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     AIRFLOW_HOME=/opt/airflow \

@@ -46,4 +46,6 @@ for target in $targets; do
   docker build -q --target "$target" --build-arg BASE_IMAGE="$base" --build-arg PIP_INSTALL_ARGS="$pip_args" \
     -t "air-executor-$target:latest" . >/dev/null
 done
+# Rebuilds leave the previous images untagged: remove those of this project only.
+docker image prune -f --filter label=air-executor.image >/dev/null
 docker images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep '^air-executor-' >&2
