@@ -7,7 +7,6 @@ delegates here too.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -319,7 +318,3 @@ class Client:
         from air_executor.report import summarise
 
         return summarise(self.state(job_name), self.tasks(job_name))
-
-
-def new_job_id() -> str:
-    return str(uuid.uuid4())

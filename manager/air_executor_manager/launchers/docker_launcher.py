@@ -40,7 +40,6 @@ class DockerLauncher:
         self.base = str(config.base)
         self.mount, self.volume_key = base_mount(client, self.base)
         self.manager_name = socket.gethostname()
-        self._stop_sent: dict[str, float] = {}
         self._created: dict[str, float] = {}
         self._statuses: dict[str, str] = {}  # name -> status, from one listing per pass
         self._listed_at = 0.0
@@ -174,7 +173,6 @@ class DockerLauncher:
 
     def cleanup(self, runner_id: str, *, lost: bool = False) -> None:
         self._created.pop(runner_id, None)
-        self._stop_sent.pop(runner_id, None)
         self._remove(runner_id)
 
     def logs_tail(self, runner_id: str, lines: int = 20) -> str:
