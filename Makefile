@@ -1,6 +1,5 @@
 # Air-Executor: `make install`, `make test`, `make demo` (README "Quick start").
 SHELL := /bin/bash
-PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -13,8 +12,8 @@ PACKAGES := shared runner manager
 install: $(STAMP)
 	@$(BIN)/python -m compileall -q shared/air_executor runner/air_executor_runner manager/air_executor_manager
 
-$(STAMP): $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt deploy/airflow/constraints-3.3.2.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(STAMP): $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt deploy/airflow/constraints-3.3.2.txt deploy/dev/ensure-venv.sh
+	deploy/dev/ensure-venv.sh $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(foreach p,$(PACKAGES),-e ./$(p)) -e './manager[docker]' -r requirements-dev.txt
 	touch $(STAMP)

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from air_executor.client import create_job
 from air_executor.core.clock import now_iso
-from air_executor.storage.file_store import FileStore, atomic_write_text, dump_json
+from air_executor.storage.file_store import FileStore, dump_json
 
 PYTHON = sys.executable
 TASK_CLOCK = ["date", "+%s.%N"]  # the task records its own start time in its log
@@ -67,7 +67,7 @@ def submit(store: FileStore, name: str, tasks: list[dict[str, Any]]) -> None:
 def write_claimed(store: FileStore, name: str, command: list[str]) -> str:
     """A one-task job already claimed for a runner (what a manager writes before launching); returns its launch id."""
     launch_id = uuid.uuid4().hex
-    job_dir = store.create_job_dir(name)
+    store.create_job_dir(name)
     stamp = now_iso()
     task = {
         "id": "t",
@@ -84,11 +84,10 @@ def write_claimed(store: FileStore, name: str, command: list[str]) -> str:
         "launch_id": launch_id,
         "launched_at": stamp,
     }
-    atomic_write_text(job_dir / "tasks.json", dump_json([task]))
-    atomic_write_text(
-        job_dir / "state.json",
-        dump_json({"id": name, "name": name, "state": "working", "created_at": stamp, "updated_at": stamp}),
-    )
+    with store.open_job(name) as handle:
+        handle.write("tasks.json", dump_json([task]))
+        state = {"id": name, "name": name, "state": "working", "created_at": stamp, "updated_at": stamp}
+        handle.write("state.json", dump_json(state))
     return launch_id
 
 

@@ -54,7 +54,7 @@ def mark_task(
 ) -> dict[str, Any]:
     """A task that records its start and end in `marks` (optionally meeting others at a barrier first)."""
     if barrier is not None:
-        barrier.mkdir(parents=True, exist_ok=True)
+        writable_dir(barrier)
     args = ["-c", MARK_SCRIPT, str(marks), task_id, str(sleep), str(barrier or ""), str(need)]
     return {"id": task_id, "command": PY, "args": args, **fields}
 
@@ -97,6 +97,14 @@ def runner_intervals(tasks: list[dict[str, Any]]) -> list[tuple[float, float]]:
         assert start is not None and end is not None, task
         out.append((start, end))
     return out
+
+
+def writable_dir(path: Path) -> Path:
+    """A folder tasks may write in. Run as root, the manager runs tasks as their job folder's
+    owner (uid 10001 for the root-owned folders tests make), so it is open to everyone, like /tmp."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o1777)
+    return path
 
 
 def write_script(path: Path, text: str) -> str:

@@ -38,12 +38,12 @@ class LaunchPool:
         self.results.put((spec, outcome))
         self.wake()
 
-    def cleanup(self, runner_id: str, lost: bool) -> None:
-        self.executor.submit(self._cleanup, runner_id, lost)
+    def cleanup(self, runner_id: str | None, launch_id: str, lost: bool) -> None:
+        self.executor.submit(self._cleanup, runner_id, launch_id, lost)
 
-    def _cleanup(self, runner_id: str, lost: bool) -> None:
+    def _cleanup(self, runner_id: str | None, launch_id: str, lost: bool) -> None:
         try:
-            self.launcher.cleanup(runner_id, lost=lost)
+            self.launcher.cleanup(runner_id, launch_id=launch_id, lost=lost)
         except Exception as exc:
             log.warning("cannot clean up runner %s: %s", runner_id, exc)
 

@@ -19,7 +19,7 @@ from typing import Any
 from air_executor.config import Config
 from air_executor.core import lifecycle
 from air_executor.core.clock import now_iso
-from air_executor.errors import FileUnreadable, JobNotFound, LockTimeout
+from air_executor.errors import FileUnreadable, JobFileRefused, JobNotFound, LockTimeout
 from air_executor.storage.file_store import STATE_FILE, TASKS_FILE, FileStore, JobFiles
 
 from air_executor_manager import planner
@@ -43,6 +43,9 @@ class JobEntry:
     unreadable_since: float | None = None
     reported: bool = False
     problem: str | None = None  # the last unexpected error processing it, logged once
+    problem_since: float | None = None
+    empty_since: float | None = None  # tasks.json holds no tasks since then
+    refused: str | None = None  # why its files are refused (a symlink, a FIFO, too large), logged once
 
 
 @dataclass
@@ -58,12 +61,12 @@ class Manager(RunnerBook):
     stopping: bool = False
     last_sweep: float = 0.0
     watcher: Watcher | None = None
-    cleanups: list[tuple[str, bool]] = field(default_factory=list)  # (runner id, lost), run outside locks
+    cleanups: list[tuple[str | None, str, bool]] = field(default_factory=list)  # (runner, launch, lost): after locks
     pool: LaunchPool | None = None  # for launchers too slow to call from the loop (Docker)
     _order: Iterator[int] = field(default_factory=itertools.count)
 
     def __post_init__(self) -> None:
-        self.store = FileStore(self.config.base)
+        self.store = self.config.file_store()
         self.store.jobs_path.mkdir(parents=True, exist_ok=True)
         if self.launcher is None:
             self.launcher = choose_launcher(self.config)
@@ -182,6 +185,8 @@ class Manager(RunnerBook):
         return sorted(names, key=key)
 
     def forget(self, name: str) -> None:
+        """A job folder that is gone: its runners can record nothing more, so they are ended too."""
+        self.abandon_runners(name, "its job folder is gone")
         self.jobs.pop(name, None)
         self.active.pop(name, None)
         self.timers.pop(name, None)
@@ -204,6 +209,9 @@ class Manager(RunnerBook):
                 return
             with self.store.transaction(name, timeout=LOCK_WAIT) as files:
                 deferred = self.update_job(files, entry)
+        except JobFileRefused as exc:
+            self.refuse(name, entry, exc)
+            return
         except FileUnreadable as exc:
             self.note_unreadable(name, entry, exc)
             return
@@ -221,18 +229,19 @@ class Manager(RunnerBook):
             self.run_cleanups()
         if entry.reported:
             log.info("job %s: files readable again", name, extra={"job": name})
-        entry.unreadable_since, entry.reported, entry.problem = None, False, None
+        entry.unreadable_since, entry.reported, entry.problem, entry.problem_since = None, False, None, None
+        entry.refused = None
         for spec in deferred:
             self.launch_deferred(spec)
 
     def run_cleanups(self) -> None:
         """Remove ended runners (containers) once their outcome is on disk, outside the job lock."""
         cleanups, self.cleanups = self.cleanups, []
-        for runner_id, lost in cleanups:
+        for runner_id, launch_id, lost in cleanups:
             if self.pool is not None:
-                self.pool.cleanup(runner_id, lost)
+                self.pool.cleanup(runner_id, launch_id, lost)
             else:
-                self._launcher.cleanup(runner_id, lost=lost)
+                self._launcher.cleanup(runner_id, launch_id=launch_id, lost=lost)
 
     def remove_orphans(self) -> None:
         """After a restart: remove exited runners of ours whose tasks are already settled."""
@@ -240,6 +249,30 @@ class Manager(RunnerBook):
         for runner_id in self._launcher.orphans(live):
             log.info("removing the ended runner %s left by an earlier manager", runner_id)
             self._launcher.cleanup(runner_id)
+
+    def abandon_runners(self, name: str, why: str) -> None:
+        """End and forget the runners of a job whose files can no longer be updated."""
+        for runner in self.runners_of(name):
+            if runner.ended is None and runner.runner_id and not runner.launching:
+                log.warning("job %s: stopping runner %s: %s", name, runner.runner_id, why, extra={"job": name})
+                self._launcher.stop(runner.runner_id, force=True)
+            del self.runners[runner.launch_id]
+            self.cleanups.append((runner.runner_id, runner.launch_id, True))
+        self.run_cleanups()
+
+    def refuse(self, name: str, entry: JobEntry, exc: JobFileRefused) -> None:
+        """A job whose files are not plain files, or too large or deep: it is invalid, failed in its
+        own state.json where that can be written, and its runners are ended."""
+        reason = f"invalid job: {exc}"
+        if entry.refused != reason:
+            entry.refused = reason
+            log.error("job %s: %s", name, reason, extra={"job": name})
+        self.abandon_runners(name, "its files are refused")
+        try:
+            self.store.fail_invalid_job(name, reason)
+        except (JobFileRefused, JobNotFound, FileUnreadable, OSError) as write_error:
+            log.debug("job %s: cannot record that it is invalid: %s", name, write_error, extra={"job": name})
+        self.mark_done(name, entry)
 
     def update_job(self, files: JobFiles, entry: JobEntry) -> list[LaunchSpec]:
         """Inside the job's lock: recover, validate, claim ready tasks, settle the job's state."""
@@ -256,10 +289,13 @@ class Manager(RunnerBook):
                 if state.get("error") != problem:
                     log.error("job %s: %s", name, problem, extra={"job": name})
                 planner.fail_job(state, tasks, problem)
+            elif not tasks:
+                self.note_empty(name, entry, state, tasks)
             else:
-                planner.fail_invalid(tasks)
+                entry.empty_since = None
+                planner.fail_invalid(tasks, self.config)
                 planner.skip_blocked(tasks)
-                deferred = self.start(name, self.claim_ready(name, state, tasks))
+                deferred = self.start(files, self.claim_ready(name, state, tasks))
         self.drop_ended_runners(name, tasks)
         if state.get("state") not in lifecycle.JOB_DONE:
             # A runner that recorded its outcome but has not exited yet still counts, so a
@@ -274,6 +310,17 @@ class Manager(RunnerBook):
             self.active[name] = None
             self.schedule(name, tasks)
         return deferred
+
+    def note_empty(self, name: str, entry: JobEntry, state: dict[str, Any], tasks: list[dict[str, Any]]) -> None:
+        """A job with no tasks (tasks.json = []) may still be being written; past the grace it fails."""
+        now = time.time()
+        if entry.empty_since is None:
+            entry.empty_since = now
+        if now - entry.empty_since >= self.config.unreadable_after:
+            planner.fail_job(state, tasks, "the job has no tasks (tasks.json is an empty list)")
+            log.error("job %s: failed: it has no tasks", name, extra={"job": name})
+        else:
+            self.timers[name] = entry.empty_since + self.config.unreadable_after
 
     def mark_done(self, name: str, entry: JobEntry) -> None:
         entry.done = True
@@ -292,12 +339,15 @@ class Manager(RunnerBook):
         elif not entry.reported and now - entry.unreadable_since >= self.config.unreadable_after:
             entry.reported = True
             log.error(
-                "job %s: unreadable for %.0f s, skipping it and leaving its files as they are: %s",
+                "job %s: unreadable for %.0f s, leaving the file as it is: %s",
                 name,
                 now - entry.unreadable_since,
                 exc,
                 extra={"job": name},
             )
+            # So that readers of state.json (the seeds' status, Airflow's sensor) see the verdict
+            # instead of waiting on a job that will never run.
+            self.fail_if_possible(name, f"invalid job: {exc}")
         entry.done = False
         self.active[name] = None
         self.timers[name] = now + self.config.poll_interval
@@ -305,8 +355,14 @@ class Manager(RunnerBook):
     def note_broken(self, name: str, entry: JobEntry, exc: Exception) -> None:
         """Log (once per distinct error) a job that cannot be processed; its files are left as they are."""
         problem = f"{type(exc).__name__}: {exc}"
+        now = time.time()
+        stuck_since = entry.problem_since if entry.problem == problem else None
+        if stuck_since is not None and now - stuck_since >= self.config.unreadable_after:
+            # The same error pass after pass: fail the job rather than leave it stuck for ever.
+            self.abandon_runners(name, "the job cannot be processed")
+            self.fail_if_possible(name, f"the job cannot be processed: {problem}")
         if entry.problem != problem:
-            entry.problem = problem
+            entry.problem, entry.problem_since = problem, now
             log.error(
                 "job %s: cannot be processed, leaving its files as they are; will try again: %s",
                 name,
@@ -317,6 +373,13 @@ class Manager(RunnerBook):
         entry.done = False
         self.active[name] = None
         self.timers[name] = time.time() + self.config.poll_interval
+
+    def fail_if_possible(self, name: str, reason: str) -> None:
+        try:
+            if self.store.fail_invalid_job(name, reason):
+                log.error("job %s: failed: %s", name, reason, extra={"job": name})
+        except (JobFileRefused, JobNotFound, FileUnreadable, OSError) as exc:
+            log.debug("job %s: cannot record its failure: %s", name, exc, extra={"job": name})
 
     def schedule(self, name: str, tasks: list[dict[str, Any]]) -> None:
         """Wake up for this job when a retry delay or a runner deadline passes, or to see a
@@ -372,11 +435,26 @@ class Manager(RunnerBook):
             claims.append(task)
         return claims
 
-    def start(self, name: str, claims: list[dict[str, Any]]) -> list[LaunchSpec]:
+    def start(self, files: JobFiles, claims: list[dict[str, Any]]) -> list[LaunchSpec]:
         """Launch quick launchers now (under the lock); return the rest to launch after it."""
-        deferred = []
+        deferred: list[LaunchSpec] = []
+        if not claims:
+            return deferred
+        name = files.name
+        # Runners run as the job folder's owner (a root-owned folder is handed to runner_user
+        # first), and check that the folder they find is this one.
+        user = files.job_dir.runner_identity(self.config.runner_ids)
         for task in claims:
-            spec = LaunchSpec(self.store.base_path, name, str(task["id"]), task["launch_id"], dict(task), self.config)
+            spec = LaunchSpec(
+                self.store.base_path,
+                name,
+                str(task["id"]),
+                task["launch_id"],
+                dict(task),
+                self.config,
+                user=user,
+                folder_id=files.job_dir.ident,
+            )
             runner = self.runners[spec.launch_id]
             if not self._launcher.launch_under_lock:
                 runner.runner_id = task["runner_id"] = self._launcher.runner_id_for(spec)
@@ -440,5 +518,5 @@ class Manager(RunnerBook):
     def fail_to_start(self, task: dict[str, Any], error: str) -> None:
         runner = self.runners.pop(task.get("launch_id", ""), None)
         if runner is not None and runner.runner_id:
-            self._launcher.cleanup(runner.runner_id, lost=True)
+            self._launcher.cleanup(runner.runner_id, launch_id=runner.launch_id, lost=True)
         lifecycle.finish_attempt(task, result=lifecycle.FAILED_TO_START, error=error)

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from air_executor.core import lifecycle
 from air_executor.core.clock import now_iso, parse_iso
 from air_executor.core.graph import cycle_members
+from air_executor.core.policy import PolicyRefused, check_task
 from air_executor.core.task import Task
 from air_executor.errors import InvalidJob
+
+if TYPE_CHECKING:
+    from air_executor.config import Config
 
 Doc = dict[str, Any]
 
@@ -42,8 +46,9 @@ def fail_job(state: Doc, tasks: list[Doc], problem: str) -> None:
         state["updated_at"] = now_iso()
 
 
-def fail_invalid(tasks: list[Doc]) -> bool:
-    """Fail pending tasks that can never run: bad fields, duplicate ids, unknown deps, cycles.
+def fail_invalid(tasks: list[Doc], config: Config | None = None) -> bool:
+    """Fail pending tasks that can never run: bad fields, options the operator's task_policy
+    does not allow (when `config` is given), duplicate ids, unknown deps, cycles.
 
     A status this version does not know (a naive writer's 'queued') would leave the job
     waiting forever, so that task is failed too, with the status named.
@@ -66,7 +71,9 @@ def fail_invalid(tasks: list[Doc]) -> bool:
             continue
         try:
             Task.parse(task, f"task {task.get('id')!r}")
-        except InvalidJob as exc:
+            if config is not None:
+                check_task(task, config)
+        except (InvalidJob, PolicyRefused) as exc:
             changed |= _fail(task, str(exc))
             continue
         missing = next((d for d in task.get("dependencies") or [] if d not in known), None)

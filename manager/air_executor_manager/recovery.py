@@ -45,7 +45,7 @@ class RunnerBook:
     config: Config
     runners: dict[str, Runner]
     timers: dict[str, float]
-    cleanups: list[tuple[str, bool]]
+    cleanups: list[tuple[str | None, str, bool]]
 
     @property
     def _launcher(self) -> Launcher:
@@ -98,7 +98,10 @@ class RunnerBook:
         del self.runners[launch_id]
 
     def adopt_or_lose(self, name: str, task: dict[str, Any], launch_id: str) -> None:
-        runner_id = task.get("runner_id") or (self._launcher.find(launch_id) if launch_id else None)
+        # The runner is found by its launch id through the launcher (a process's command line, a
+        # container's labels), never taken from the job file's `runner_id`: a job author could
+        # name any process or container there, and a lost runner is killed and removed.
+        runner_id = self._launcher.find(launch_id) if _plausible(launch_id) else None
         if runner_id and self._launcher.state(runner_id).alive:
             launched = parse_iso(task.get("launched_at")) or time.time()
             self.runners[launch_id] = Runner(
@@ -129,8 +132,7 @@ class RunnerBook:
         if tail:
             error += f": {tail.splitlines()[-1][:200]}"
         log.error("task %s: %s", task.get("id"), error, extra={"task": task.get("id")})
-        if runner_id:
-            self.cleanups.append((runner_id, True))
+        self.cleanups.append((runner_id, str(task.get("launch_id") or ""), True))
         lifecycle.finish_attempt(task, result=lifecycle.RUNNER_LOST, error=error, details=details or None)
 
     def enforce_deadline(self, runner: Runner) -> None:
@@ -164,7 +166,8 @@ class RunnerBook:
                     runner.stop_sent = True
                 continue
             if runner is None:
-                runner_id = task.get("runner_id") or self._launcher.find(str(task.get("launch_id") or ""))
+                launch_id = str(task.get("launch_id") or "")
+                runner_id = self._launcher.find(launch_id) if _plausible(launch_id) else None
                 if runner_id and self._launcher.state(runner_id).alive:
                     self.adopt_or_lose(name, task, str(task.get("launch_id") or ""))
                     continue
@@ -181,7 +184,12 @@ class RunnerBook:
                 if runner.ended is not None and runner.ended.details:
                     _merge_attempt_details(tasks, runner.launch_id, runner.ended.details)
                 if runner.runner_id:
-                    self.cleanups.append((runner.runner_id, False))
+                    self.cleanups.append((runner.runner_id, runner.launch_id, False))
+
+
+def _plausible(launch_id: str) -> bool:
+    """Launch ids are ours: 32 hex digits (anything else in a job file names no runner of ours)."""
+    return len(launch_id) == 32 and all(c in "0123456789abcdef" for c in launch_id)
 
 
 def _merge_attempt_details(tasks: list[dict[str, Any]], launch_id: str, details: dict[str, Any]) -> None:

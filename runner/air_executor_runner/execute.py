@@ -19,6 +19,7 @@ from air_executor.core import lifecycle
 from air_executor.core.clock import now_iso
 from air_executor.errors import AirExecutorError, FileUnreadable, LockTimeout
 from air_executor.storage.file_store import FileStore
+from air_executor.storage.jobdir import JobDir
 
 from air_executor_runner import EXIT_COMPLETED, EXIT_FAILED, EXIT_STALE, EXIT_UNRECORDED
 
@@ -28,7 +29,21 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT = 1800.0
 DEFAULT_GRACE = 10.0
+DEFAULT_RUNNER_USER = "10001:10001"
 RECORD_ATTEMPTS = 20
+
+
+class Settings:
+    """What the manager tells the runner, read from its environment once, before a task's own
+    `env` is applied: a task cannot change its timeout, grace or retry cap."""
+
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
+        env = os.environ if environ is None else environ
+        self.timeout = _float(env.get("AIR_EXECUTOR_TASK_TIMEOUT"), DEFAULT_TIMEOUT)
+        self.grace = _float(env.get("AIR_EXECUTOR_STOP_GRACE"), DEFAULT_GRACE)
+        self.max_retry_delay = _float(env.get(lifecycle.MAX_RETRY_DELAY_ENV), lifecycle.DEFAULT_MAX_RETRY_DELAY)
+        self.runner_user = _user(env.get("AIR_EXECUTOR_RUNNER_USER") or DEFAULT_RUNNER_USER)
+        self.folder_id = env.get("AIR_EXECUTOR_JOB_FOLDER_ID") or None
 
 
 class Outcome:
@@ -38,28 +53,62 @@ class Outcome:
 
 
 def run_task(base: str, job: str, task_id: str, launch_id: str) -> int:
+    settings = Settings()
     try:
         store = FileStore(base)
-        task = claim_retrying(store, job, task_id, launch_id)
+        job_dir = store.open_job(job)
     except AirExecutorError as exc:
         print(f"air-executor-runner: {exc}", file=sys.stderr)
         return EXIT_UNRECORDED
-    if task is None:
-        return EXIT_STALE
-    started = time.monotonic()
-    outcome = execute(store, job, task)
-    outcome.details["wall_time"] = round(time.monotonic() - started, 6)
-    if not record(store, job, task_id, launch_id, outcome):
-        return EXIT_UNRECORDED
+    with job_dir:
+        if settings.folder_id is not None and settings.folder_id.split(":")[-1] != job_dir.ident.split(":")[-1]:
+            print(f"air-executor-runner: job {job!r}: its folder was replaced since the launch", file=sys.stderr)
+            return EXIT_STALE
+        drop_privileges(job_dir, settings)
+        try:
+            task = claim_retrying(store, job_dir, task_id, launch_id)
+        except AirExecutorError as exc:
+            print(f"air-executor-runner: {exc}", file=sys.stderr)
+            return EXIT_UNRECORDED
+        if task is None:
+            return EXIT_STALE
+        started = time.monotonic()
+        outcome = execute(store, job_dir, task, settings)
+        outcome.details["wall_time"] = round(time.monotonic() - started, 6)
+        if not record(store, job_dir, task_id, launch_id, outcome, settings):
+            return EXIT_UNRECORDED
     return EXIT_COMPLETED if outcome.result == lifecycle.SUCCESS else EXIT_FAILED
 
 
-def claim_retrying(store: FileStore, job: str, task_id: str, launch_id: str) -> dict[str, Any] | None:
+def drop_privileges(job_dir: JobDir, settings: Settings) -> None:
+    """Never run a task as root: become the job folder's owner (launchers start us as that user
+    already; this is the last line if something started the runner as root)."""
+    if os.geteuid() != 0:
+        return
+    uid, gid = job_dir.runner_identity(settings.runner_user)
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+    home = _home_of(uid)
+    os.environ.update(HOME=home, USER=str(uid), LOGNAME=str(uid))
+
+
+def _home_of(uid: int) -> str:
+    import pwd
+
+    try:
+        home = pwd.getpwuid(uid).pw_dir
+    except KeyError:
+        return "/tmp"
+    return home if home and os.access(home, os.W_OK | os.X_OK) else "/tmp"
+
+
+def claim_retrying(store: FileStore, job_dir: JobDir, task_id: str, launch_id: str) -> dict[str, Any] | None:
     """`claim`, read again while the files are caught half written or the lock is busy (as `record` does)."""
     pause = 0.05
     for attempt in range(RECORD_ATTEMPTS):
         try:
-            return claim(store, job, task_id, launch_id)
+            return claim(store, job_dir, task_id, launch_id)
         except (FileUnreadable, LockTimeout) as exc:
             if attempt == RECORD_ATTEMPTS - 1:
                 raise
@@ -69,9 +118,9 @@ def claim_retrying(store: FileStore, job: str, task_id: str, launch_id: str) -> 
     return None
 
 
-def claim(store: FileStore, job: str, task_id: str, launch_id: str) -> dict[str, Any] | None:
+def claim(store: FileStore, job_dir: JobDir, task_id: str, launch_id: str) -> dict[str, Any] | None:
     """Mark the task started if it is still ours; None if the launch is stale."""
-    with store.transaction(job) as files:
+    with store.transaction(job_dir.name, job_dir=job_dir) as files:
         task = files.task(task_id)
         if task is None or task.get("launch_id") != launch_id or task.get("status") != lifecycle.RUNNING:
             return None
@@ -84,61 +133,84 @@ def claim(store: FileStore, job: str, task_id: str, launch_id: str) -> dict[str,
         return dict(task)
 
 
-def execute(store: FileStore, job: str, task: dict[str, Any]) -> Outcome:
-    log_path = store.log_file(job, task["id"])
-    os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o666)
+def execute(store: FileStore, job_dir: JobDir, task: dict[str, Any], settings: Settings) -> Outcome:
+    try:
+        log_fd = job_dir.open_log(f"{task['id']}.log")
+    except AirExecutorError as exc:
+        return Outcome(lifecycle.FAILED_TO_START, f"cannot open the task's log: {exc}")
     early_stops: list[int] = []  # a stop signal before the supervisor is in place must not be lost
     for signum in STOP_SIGNALS:
         signal.signal(signum, lambda signum, _frame: early_stops.append(signum))
     try:
-        pid_or_outcome = spawn(store, job, task, log_fd)
+        pid_or_outcome = spawn(store, job_dir.name, task, log_fd)
         if early_stops and not isinstance(pid_or_outcome, Outcome):
             _reap_at_once(pid_or_outcome)
             pid_or_outcome = Outcome(lifecycle.KILLED, f"stopped by {_signal_name(early_stops[0])}")
         if isinstance(pid_or_outcome, Outcome):
             outcome = pid_or_outcome
         else:
-            grace = _env_float("AIR_EXECUTOR_STOP_GRACE", DEFAULT_GRACE)
-            outcome = Supervisor(pid_or_outcome, _timeout(task), grace).wait()
+            outcome = Supervisor(pid_or_outcome, _timeout(task, settings), settings.grace).wait()
         if outcome.result != lifecycle.SUCCESS:
-            _describe_failure(outcome, task, log_path)
+            _describe_failure(outcome, task, job_dir)
             os.write(log_fd, f"[air-executor] {outcome.error}\n".encode())
     finally:
         os.close(log_fd)
     return outcome
 
 
-def spawn(store: FileStore, job: str, task: dict[str, Any], log_fd: int) -> int | Outcome:
-    """Start the command in a new session with stdout and stderr on the log."""
-    command = str(task.get("command") or "")
-    argv = [command, *[str(a) for a in task.get("args") or []]]
-    env = task.get("env")
-    if isinstance(env, dict):
-        os.environ.update({str(k): str(v) for k, v in env.items()})
+def _argv(task: dict[str, Any]) -> list[str] | None:
+    """`[command, *args]` if the task's fields have the right types (a job file may say anything)."""
+    command, args = task.get("command"), task.get("args") or []
+    if not isinstance(command, str) or not command or not isinstance(args, list):
+        return None
+    if not all(isinstance(a, str) for a in args):
+        return None
+    return [command, *args]
+
+
+def _environment(store: FileStore, job: str, task: dict[str, Any]) -> dict[str, str]:
+    """The runner's environment, then the task's `env`, then the task's context (which wins)."""
+    env = dict(os.environ)
+    own = task.get("env")
+    if isinstance(own, dict):
+        env.update({str(k): str(v) for k, v in own.items()})
     # The runner's own bin folder comes first, so a task finds `air-executor` (to queue
     # subtasks) and a `python` that can import air_executor, as in the runner image.
     own_bin = os.path.dirname(sys.executable)
-    path = os.environ.get("PATH", "")
+    path = env.get("PATH", "")
     if own_bin not in path.split(os.pathsep):
-        os.environ["PATH"] = own_bin + os.pathsep + path if path else own_bin
-    os.environ.update(
+        env["PATH"] = own_bin + os.pathsep + path if path else own_bin
+    env.update(
         AIR_EXECUTOR_BASE_PATH=store.base,
         AIR_EXECUTOR_JOB=job,
         AIR_EXECUTOR_TASK_ID=str(task["id"]),
         AIR_EXECUTOR_ATTEMPT=str(task.get("attempts", 1)),
+        AIR_EXECUTOR_LAUNCH_ID=str(task.get("launch_id", "")),  # how a manager finds what a lost runner left
     )
+    return env
+
+
+def spawn(store: FileStore, job: str, task: dict[str, Any], log_fd: int) -> int | Outcome:
+    """Start the command in a new session with stdout and stderr on the log."""
+    argv = _argv(task)
+    if argv is None:
+        return Outcome(lifecycle.FAILED_TO_START, "invalid task: command must be a string and args a list of strings")
+    command = argv[0]
+    environ = _environment(store, job, task)
     cwd = task.get("cwd")
     try:
         if cwd:
             os.chdir(cwd)
     except OSError as exc:
         return Outcome(lifecycle.FAILED_TO_START, f"working directory {cwd!r} is not usable: {exc.strerror}")
+    program = _which(command, environ["PATH"])
+    if program is None:
+        return Outcome(lifecycle.FAILED_TO_START, f"command not found: {command}")
     try:
-        return os.posix_spawnp(
-            command,
+        return os.posix_spawn(
+            program,
             argv,
-            os.environ,
+            environ,
             file_actions=[
                 (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                 (os.POSIX_SPAWN_DUP2, log_fd, 1),
@@ -159,6 +231,22 @@ def spawn(store: FileStore, job: str, task: dict[str, Any], log_fd: int) -> int 
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def _which(command: str, path: str) -> str | None:
+    """The program `command` names: itself if it holds a `/`, else the first executable file of that
+    name on the task's PATH. Folders this user may not enter are skipped, as a shell skips them (so a
+    missing command is "not found", not "permission denied" because of some folder on the PATH)."""
+    if "/" in command:
+        return command
+    for folder in path.split(os.pathsep):
+        candidate = os.path.join(folder or ".", command)
+        try:
+            if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+                return candidate
+        except OSError:
+            continue
+    return None
 
 
 def _reap_at_once(pid: int) -> None:
@@ -220,12 +308,14 @@ class Supervisor:
         return Outcome(lifecycle.RESULT_FAILED, f"exited with code {code}", code)
 
 
-def record(store: FileStore, job: str, task_id: str, launch_id: str, outcome: Outcome) -> bool:
+def record(
+    store: FileStore, job_dir: JobDir, task_id: str, launch_id: str, outcome: Outcome, settings: Settings
+) -> bool:
     """Write the outcome under the lock, retrying while the files are busy or unreadable."""
     pause = 0.05
     for _ in range(RECORD_ATTEMPTS):
         try:
-            with store.transaction(job) as files:
+            with store.transaction(job_dir.name, job_dir=job_dir) as files:
                 task = files.task(task_id)
                 if task is None or task.get("launch_id") != launch_id:
                     return True  # reassigned meanwhile (recovered as lost): not ours to write
@@ -237,6 +327,7 @@ def record(store: FileStore, job: str, task_id: str, launch_id: str, outcome: Ou
                     exit_code=outcome.exit_code,
                     details=outcome.details,
                     job_cancelled=cancelled,
+                    max_delay=settings.max_retry_delay,
                 )
                 return True
         except AirExecutorError as exc:
@@ -246,37 +337,54 @@ def record(store: FileStore, job: str, task_id: str, launch_id: str, outcome: Ou
     return False
 
 
-def _describe_failure(outcome: Outcome, task: dict[str, Any], log_path: Any) -> None:
+def _describe_failure(outcome: Outcome, task: dict[str, Any], job_dir: JobDir) -> None:
     if outcome.result == lifecycle.RESULT_FAILED:
-        last = _last_line(log_path)
+        last = _last_line(job_dir, f"{task['id']}.log")
         outcome.error = f"{task.get('command')!s} {outcome.error}" + (f": {last}" if last else "")
 
 
-def _last_line(path: Any, limit: int = 200) -> str:
+def _last_line(job_dir: JobDir, log_name: str, limit: int = 200) -> str:
     try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(handle.tell() - 4096, 0))
-            lines = handle.read().decode("utf-8", "replace").strip().splitlines()
-    except OSError:
+        logs = job_dir.subfolder("logs")
+        try:
+            fd = job_dir.open(log_name, folder_fd=logs)
+        finally:
+            os.close(logs)
+        try:
+            size = os.fstat(fd).st_size
+            data = os.pread(fd, 4096, max(size - 4096, 0))
+        finally:
+            os.close(fd)
+    except (OSError, AirExecutorError):
         return ""
+    lines = data.decode("utf-8", "replace").strip().splitlines()
     # Skip the runner's own notes left by earlier attempts: they are not the command's words.
     lines = [line for line in lines if line.strip() and not line.startswith("[air-executor]")]
     return lines[-1][:limit] if lines else ""
 
 
-def _timeout(task: dict[str, Any]) -> float:
+def _timeout(task: dict[str, Any], settings: Settings) -> float:
     value = task.get("timeout")
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 86_400:
         return float(value)
-    return _env_float("AIR_EXECUTOR_TASK_TIMEOUT", DEFAULT_TIMEOUT)
+    return settings.timeout
 
 
-def _env_float(name: str, default: float) -> float:
+def _float(value: str | None, default: float) -> float:
     try:
-        return float(os.environ.get(name, default))
+        number = float(value) if value else default
     except ValueError:
         return default
+    return number if 0 <= number < float("inf") else default
+
+
+def _user(value: str) -> tuple[int, int]:
+    uid, _, gid = value.partition(":")
+    try:
+        ids = int(uid), int(gid or uid)
+    except ValueError:
+        ids = (10001, 10001)
+    return ids if ids[0] > 0 else (10001, 10001)
 
 
 _SIGNAL_NAMES = {

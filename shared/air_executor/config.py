@@ -9,8 +9,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from air_executor.core.container import ContainerOptions
+from air_executor.core.policy import TaskPolicy
 from air_executor.errors import ConfigError
-from air_executor.storage.file_store import BASE_ENV, DEFAULT_BASE
+from air_executor.storage.file_store import BASE_ENV, DEFAULT_BASE, FileStore
 
 ENV_PREFIX = "AIR_EXECUTOR_"
 CONFIG_FILE = "config.yaml"
@@ -43,6 +44,10 @@ class Config(BaseModel):
     runner_start_timeout: float = Field(30, ge=1, le=600, description="seconds to start a runner")
     stop_grace: float = Field(10, ge=0, le=300, description="SIGTERM to SIGKILL, seconds")
     unreadable_after: float = Field(30, ge=1, le=3600, description="report unreadable files after")
+    # What job files may ask for, and how much of them is read (README "Trust model").
+    task_policy: TaskPolicy = Field(default_factory=lambda: TaskPolicy())
+    max_job_file_mb: int = Field(64, ge=1, le=4096, description="largest state.json or tasks.json read, MiB")
+    max_retry_delay: float = Field(3600, ge=1, le=604_800, description="cap on a retry's back-off, seconds")
 
     @classmethod
     def load(
@@ -72,6 +77,16 @@ class Config(BaseModel):
     @property
     def base(self) -> Path:
         return Path(self.base_path).absolute()
+
+    @property
+    def runner_ids(self) -> tuple[int, int]:
+        """`runner_user` as (uid, gid): who runs the tasks of a root-owned job folder."""
+        uid, _, gid = self.runner_user.partition(":")
+        return int(uid), int(gid or uid)
+
+    def file_store(self) -> FileStore:
+        """The base folder's store, reading job files up to `max_job_file_mb`."""
+        return FileStore(self.base, max_file_bytes=self.max_job_file_mb * 1024 * 1024)
 
 
 def _config_path(config_file: str | os.PathLike[str] | None, base: str | None) -> Path | None:
@@ -112,8 +127,8 @@ def _env_overrides(env: Any) -> dict[str, Any]:
 
 
 def _json_if_structured(name: str, value: str) -> Any:
-    """Structured settings (container_options) come from the environment as JSON."""
-    if name != "container_options":
+    """Structured settings (container_options, task_policy) come from the environment as JSON."""
+    if name not in ("container_options", "task_policy"):
         return value
     import json
 

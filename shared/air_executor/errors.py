@@ -29,6 +29,11 @@ class FileUnreadable(AirExecutorError):
     """A job file that is missing, half written or not valid JSON."""
 
 
+class JobFileRefused(AirExecutorError):
+    """A job file that is not a plain file (a symlink, FIFO, device, hard link) or is too large
+    or too deep: the job is invalid, whatever a later read would give."""
+
+
 class LockTimeout(AirExecutorError):
     """The job's lock was held by someone else for too long."""
 

@@ -93,13 +93,14 @@ def test_bad_files_written_directly_fail_their_job_with_the_reason(base: Base) -
 
 
 @pytest.mark.usefixtures("healthy")
-def test_a_tasks_file_that_is_not_a_list_is_shown_as_unreadable(base: Base) -> None:
-    """A tasks.json holding an object is not run; status says why in one line; the healthy job runs on."""
+def test_a_tasks_file_that_is_not_a_list_fails_its_job_with_the_reason(base: Base) -> None:
+    """A tasks.json holding an object is not run: the job fails saying why, status shows it in one line;
+    the healthy job runs on."""
     naive_write(base.job_dir("odd") / "tasks.json", {"id": "a", "command": "echo"})
     naive_write(base.job_dir("odd") / "state.json", {"id": "odd", "name": "odd", "state": "waiting"})
+    state = base.wait_state("odd")
+    assert state["state"] == "failed" and "must hold a JSON list of task objects" in state["error"]
     result = cli("status", "--job", "odd", base=base)
     assert result.returncode == 0, result.stderr
     problem = [line for line in result.stdout.splitlines() if line.startswith("odd: ")]
     assert len(problem) == 1 and "must hold a JSON list of task objects" in problem[0], result.stdout
-    assert "unreadable" in result.stdout
-    assert base.state("odd")["state"] == "waiting"

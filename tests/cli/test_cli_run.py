@@ -32,4 +32,4 @@ def test_run_in_the_foreground_until_sigterm(base: Base, tmp_path: Path) -> None
     out = log_path.read_text()
     assert proc.returncode == 0, out
     assert "received SIGTERM" in out and "manager stopped" in out
-    assert not pid_file.exists()
+    assert pid_file.read_text() == ""  # emptied, never deleted (see manager_lock.py)

@@ -30,7 +30,7 @@ def test_start_stop_and_their_messages(base: Base) -> None:
         assert stopped.returncode == 0, stopped.stderr
         assert stopped.stdout == f"Stopping job manager (PID {pid})...\nJob manager stopped\n"
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-        assert not (base.path / "manager.pid").exists()
+        assert (base.path / "manager.pid").read_text() == ""  # emptied, never deleted (see manager_lock.py)
     finally:
         if psutil.pid_exists(pid):
             psutil.Process(pid).kill()

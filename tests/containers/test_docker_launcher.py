@@ -149,14 +149,20 @@ def test_memory_kill_is_recorded(docker_base: Base, docker_manager: ManagerProce
     assert eat["exit_code"] == -9 and "memory limit (OOM)" in eat["error"]
 
 
-def test_missing_image_and_bad_options_fail_to_start(docker_base: Base, docker_manager: ManagerProcess) -> None:
-    """An image that does not exist fails its task with that reason; the manager goes on."""
-    docker_base.submit("noimg", [{"id": "x", "command": "true", "image": "air-executor-runner:nope"}])
-    docker_base.submit("fine", [{"id": "y", "command": "true"}])
-    assert docker_base.wait_state("noimg")["state"] == "failed"
-    x = docker_base.task("noimg", "x")
-    assert x["result"] == "failed_to_start" and "air-executor-runner:nope" in x["error"] and "not found" in x["error"]
-    assert docker_base.wait_state("fine")["state"] == "completed"
+def test_missing_image_and_bad_options_fail_to_start(docker_base: Base, docker_client: Any) -> None:
+    """An image the policy allows but that does not exist fails its task with that reason; the manager goes on."""
+    docker_base.config(task_policy={"images": ["air-executor-runner:*"]})
+    manager = ManagerProcess(docker_base).start()
+    try:
+        docker_base.submit("noimg", [{"id": "x", "command": "true", "image": "air-executor-runner:nope"}])
+        docker_base.submit("fine", [{"id": "y", "command": "true"}])
+        assert docker_base.wait_state("noimg")["state"] == "failed"
+        x = docker_base.task("noimg", "x")
+        assert x["result"] == "failed_to_start" and "air-executor-runner:nope" in x["error"]
+        assert "not found" in x["error"]
+        assert docker_base.wait_state("fine")["state"] == "completed"
+    finally:
+        manager.stop()
 
 
 def test_container_killed_mid_task_is_noticed(
@@ -225,20 +231,21 @@ def test_auto_launcher_uses_docker_when_it_answers(base: Base, docker_client: An
     assert os.path.exists(base.path / "jobs" / "auto" / "logs")
 
 
-def test_container_that_cannot_start_fails_its_task(
-    docker_base: Base, docker_manager: ManagerProcess, docker_client: Any
-) -> None:
-    """A container the engine creates but cannot start (a missing device) fails its task with the engine's reason."""
-    docker_base.submit(
-        "nodev",
-        [{"id": "x", "command": "true", "container_options": {"devices": ["/dev/air-executor-missing:/dev/x"]}}],
-    )
-    assert docker_base.wait_state("nodev")["state"] == "failed"
-    x = docker_base.task("nodev", "x")
-    assert x["result"] == "failed_to_start", x
-    assert "the runner container failed to start" in x["error"] or "cannot create the runner container" in x["error"]
-    assert "air-executor-missing" in x["error"]
-    assert not docker_client.api.containers(all=True, filters={"label": "air-executor.job=nodev"})
+def test_container_that_cannot_start_fails_its_task(docker_base: Base, docker_client: Any) -> None:
+    """A container the engine creates but cannot start (the operator's config maps a missing device) fails
+    its task with the engine's reason."""
+    docker_base.config(container_options={"devices": ["/dev/air-executor-missing:/dev/x"]})
+    manager = ManagerProcess(docker_base).start()
+    try:
+        docker_base.submit("nodev", [{"id": "x", "command": "true"}])
+        assert docker_base.wait_state("nodev")["state"] == "failed"
+        x = docker_base.task("nodev", "x")
+        assert x["result"] == "failed_to_start", x
+        assert "the runner container failed to start" in x["error"] or "cannot create" in x["error"]
+        assert "air-executor-missing" in x["error"]
+        assert not docker_client.api.containers(all=True, filters={"label": "air-executor.job=nodev"})
+    finally:
+        manager.stop()
 
 
 def test_container_left_created_is_failed_after_the_start_timeout(docker_base: Base, docker_client: Any) -> None:

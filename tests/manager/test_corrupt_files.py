@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from conftest import Base, ManagerProcess, cli, wait_for
@@ -40,22 +39,30 @@ def test_half_written_tasks_file_is_read_again_and_runs_when_complete(base: Base
     assert [t["status"] for t in base.tasks("half")] == ["completed", "completed"]
 
 
+# What becomes of a job whose file stays bad: "failed" with the reason in state.json (readers such
+# as the seeds' status helper and Airflow's sensor see the verdict), or, when state.json itself is
+# not valid JSON and so cannot carry it, "unreadable" in status and the log. The bad file is left
+# byte for byte as it was, except a state.json that is not a JSON object, replaced by the verdict.
+BAD_FILES = [
+    ("tasks.json", '[{"id": "t", "command": "tr', "failed", "is not valid JSON"),  # cut off
+    ("state.json", "not json at all", "unreadable", None),
+    ("tasks.json", '{"id": "t"}', "failed", "must hold a JSON list of task objects"),  # an object, not a list
+    ("state.json", "[1, 2, 3]", "failed", "must hold a JSON object"),  # a list where an object belongs
+    ("tasks.json", "[1, 2]", "failed", "must hold a JSON list of task objects"),  # tasks that are not objects
+    ("tasks.json", b"\xff\xfe\x00garbage", "failed", "is not valid JSON"),  # not UTF-8
+]
+
+
 @pytest.mark.parametrize(
-    ("which", "content"),
-    [
-        ("tasks.json", '[{"id": "t", "command": "tr'),  # cut off
-        ("state.json", "not json at all"),
-        ("tasks.json", '{"id": "t"}'),  # an object where a list belongs
-        ("state.json", "[1, 2, 3]"),  # a list where an object belongs
-        ("tasks.json", "[1, 2]"),  # tasks that are not objects
-        ("tasks.json", b"\xff\xfe\x00garbage"),  # not UTF-8
-    ],
+    ("which", "content", "outcome", "reason"),
+    BAD_FILES,
     ids=["truncated-tasks", "garbage-state", "tasks-object", "state-list", "tasks-scalars", "binary"],
 )
-def test_file_that_stays_unreadable_is_reported_left_alone_and_harms_no_one(
-    base: Base, tmp_path: Path, which: str, content: str | bytes
+def test_file_that_stays_bad_fails_its_job_or_is_reported_and_harms_no_one(
+    base: Base, which: str, content: str | bytes, outcome: str, reason: str | None
 ) -> None:
-    """A job whose file stays bad is reported in the log and by status, its bytes untouched; other jobs run."""
+    """A job whose file stays bad is failed with the reason (or reported when state.json cannot say it),
+    the bad file's bytes untouched; other jobs run; it is reported once."""
     base.config(unreadable_after=1)
     job_dir = naive_job(base.path / "jobs", "broken", [{"id": "t", "command": "true"}])
     data = content.encode() if isinstance(content, str) else content
@@ -64,7 +71,12 @@ def test_file_that_stays_unreadable_is_reported_left_alone_and_harms_no_one(
     base.submit("healthy-before", [{"id": "t", "command": "true"}])
     manager = ManagerProcess(base).start()
     try:
-        wait_for(lambda: "job broken: unreadable for" in manager.log(), what="the manager to report the job")
+        if outcome == "failed":
+            state = base.wait_state("broken")
+            assert state["state"] == "failed" and reason in state["error"], state
+            assert state["error"].startswith("invalid job: ")
+        else:
+            wait_for(lambda: "job broken: unreadable for" in manager.log(), what="the manager to report the job")
         base.submit(
             "healthy-after", [{"id": "a", "command": "true"}, {"id": "b", "command": "true", "dependencies": ["a"]}]
         )
@@ -73,27 +85,47 @@ def test_file_that_stays_unreadable_is_reported_left_alone_and_harms_no_one(
         status = cli("status", base=base)
         assert status.returncode == 0, status.stderr
         row = next(line for line in status.stdout.splitlines() if line.strip().startswith("│ broken"))
-        assert "unreadable" in row
+        assert outcome in row
         assert manager.proc is not None and manager.proc.poll() is None
     finally:
         manager.stop()
-    assert {f: (job_dir / f).read_bytes() for f in ("state.json", "tasks.json")} == before
+    kept = ("state.json", "tasks.json") if outcome == "unreadable" else ("tasks.json",)
+    if which == "tasks.json" or outcome == "unreadable":
+        assert {f: (job_dir / f).read_bytes() for f in kept} == {f: before[f] for f in kept}
     assert not list(job_dir.glob(".*.tmp"))
-    assert manager.log().count("job broken: unreadable for") == 1  # reported once, not on every poll
+    reports = manager.log().count("job broken: unreadable for") + manager.log().count("job broken: invalid job")
+    assert reports == 1, manager.log()  # reported once, not on every poll
 
 
-def test_unreadable_job_runs_once_it_is_fixed(base: Base, tmp_path: Path) -> None:
-    """A job reported unreadable is picked up as soon as its file is fixed, and the recovery is logged."""
+def test_half_written_job_that_is_fixed_in_time_runs(base: Base) -> None:
+    """A file caught half written is only "not ready yet": fixed within unreadable_after, the job runs,
+    and the recovery is logged."""
+    base.config(unreadable_after=3600)
+    job_dir = naive_job(base.path / "jobs", "mended", [{"id": "t", "command": "true"}])
+    good = (job_dir / "tasks.json").read_text()
+    (job_dir / "tasks.json").write_text(good[:10])
+    manager = ManagerProcess(base).start()
+    try:
+        wait_for(lambda: _not_ready_logged(manager, "mended"), what="the manager to see the half file")
+        (job_dir / "tasks.json").write_text(good)
+        assert base.wait_state("mended")["state"] == "completed", manager.log()
+    finally:
+        manager.stop()
+
+
+def test_a_job_failed_for_a_bad_file_runs_once_fixed_and_reset(base: Base) -> None:
+    """After the verdict, fixing the file and `reset` runs the job."""
     base.config(unreadable_after=1)
     job_dir = naive_job(base.path / "jobs", "mended", [{"id": "t", "command": "true"}])
     good = (job_dir / "tasks.json").read_text()
     (job_dir / "tasks.json").write_text(good[:10])
     manager = ManagerProcess(base).start()
     try:
-        wait_for(lambda: "job mended: unreadable for" in manager.log(), what="the report")
+        assert base.wait_state("mended")["state"] == "failed", manager.log()
         (job_dir / "tasks.json").write_text(good)
+        reset = cli("reset", "--job", "mended", base=base)
+        assert reset.returncode == 0, reset.stderr
         assert base.wait_state("mended")["state"] == "completed", manager.log()
-        assert "job mended: files readable again" in manager.log()
     finally:
         manager.stop()
 

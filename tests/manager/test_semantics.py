@@ -6,7 +6,17 @@ import json
 from pathlib import Path
 
 from conftest import Base, ManagerProcess, parse_time, wait_for
-from taskkit import PY, alive, mark_task, max_overlap, naive_job, read_intervals, read_pids, runner_intervals
+from taskkit import (
+    PY,
+    alive,
+    mark_task,
+    max_overlap,
+    naive_job,
+    read_intervals,
+    read_pids,
+    runner_intervals,
+    writable_dir,
+)
 
 
 def test_independent_tasks_all_complete(base: Base, manager: ManagerProcess, tmp_path: Path) -> None:
@@ -223,8 +233,7 @@ def test_stdout_and_stderr_land_in_the_task_log(base: Base, manager: ManagerProc
 
 def test_task_env_and_cwd_apply(base: Base, manager: ManagerProcess, tmp_path: Path) -> None:
     """A task's `env` entries reach the command and `cwd` is its working directory."""
-    workdir = tmp_path / "work dir"
-    workdir.mkdir()
+    workdir = writable_dir(tmp_path / "work dir")
     script = (
         "import json, os\n"
         "json.dump({'cwd': os.getcwd(), 'GREETING': os.environ.get('GREETING')}, open('out.json', 'w'))"

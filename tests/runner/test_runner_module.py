@@ -234,6 +234,7 @@ def test_half_written_tasks_file_at_claim_time_is_read_again(base: Base, tmp_pat
 
 def test_outcome_waits_for_a_held_lock(base: Base, tmp_path: Path) -> None:
     """While an outside client holds the job's lock the runner waits, then records without losing its write."""
+    from air_executor.storage.jobdir import JobDir
     from air_executor.storage.lock import JobLock
 
     gate = tmp_path / "gate"
@@ -246,7 +247,7 @@ def test_outcome_waits_for_a_held_lock(base: Base, tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "air_executor_runner", str(base.path), "job", "t", LAUNCH])
     try:
         wait_for(lambda: base.task("job", "t").get("started_at"), what="the runner to claim the task")
-        with JobLock(job_dir):
+        with JobDir(str(job_dir.parent), job_dir.name) as handle, JobLock(handle):
             gate.touch()
             time.sleep(0.5)  # the command ends while we hold the lock; nothing may be written meanwhile
             assert base.task("job", "t")["status"] == "running"

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from air_executor import client
-from air_executor.storage.file_store import atomic_write_text, dump_json
+from air_executor.storage.file_store import dump_json
+from air_executor.storage.jobdir import JobDir
 from conftest import Base, read_json
 
 TASKS = 3000  # about 1 MB of tasks.json
@@ -74,12 +75,13 @@ def test_every_write_path_leaves_no_temporary_file(base: Base) -> None:
 
 def test_a_failed_write_removes_its_temporary_file_and_keeps_the_old_one(tmp_path: Path) -> None:
     """When writing fails midway the old file stays whole and the temporary file is removed."""
-    target = tmp_path / "state.json"
-    atomic_write_text(target, dump_json({"state": "waiting"}))
-    with pytest.raises(TypeError):
-        atomic_write_text(target, 12345)  # type: ignore[arg-type]  # fails after the temp file is made
-    assert read_json(target) == {"state": "waiting"}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
+    (tmp_path / "job").mkdir()
+    with JobDir(str(tmp_path), "job") as job_dir:
+        job_dir.write("state.json", dump_json({"state": "waiting"}))
+        with pytest.raises(TypeError):
+            job_dir.write("state.json", 12345)  # type: ignore[arg-type]  # fails after the temp file is made
+    assert read_json(tmp_path / "job" / "state.json") == {"state": "waiting"}
+    assert sorted(p.name for p in (tmp_path / "job").iterdir()) == ["state.json"]
 
 
 def test_listing_skips_hidden_temporary_and_invalid_entries(base: Base) -> None:

@@ -91,3 +91,10 @@ def test_bad_documents_are_value_errors_even_without_json_imported() -> None:
     )
     out = subprocess.run([sys.executable, "-S", "-c", probe, str(REPO / "shared")], capture_output=True, text=True)
     assert out.stdout.split() == ["refused"] * 3, out.stderr
+
+
+@pytest.mark.parametrize("depth", [5_000, 200_000])
+def test_deep_documents_are_refused_not_a_crash(depth: int) -> None:
+    """A hostile document nested thousands of levels deep is a ValueError saying so, not a RecursionError."""
+    with pytest.raises(ValueError, match="nested too deeply"):
+        jsonfile.loads("[" * depth + "]" * depth)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from conftest import DATA, Base, ManagerProcess, parse_time
+from taskkit import writable_dir
 
 EXAMPLES = DATA / "seed_examples"
 SIMPLE_JOB = (EXAMPLES / "readme_simple_job.py.txt").read_text()
@@ -36,8 +37,7 @@ PROCESS_FILE_PY = "import sys\nprint('processing', sys.argv[1])\n"
 
 def _workdir(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     """A working folder with the user's scripts, and a PATH whose first entry holds `curl` and `python`."""
-    work, bin_dir = tmp_path / "work", tmp_path / "bin"
-    work.mkdir()
+    work, bin_dir = writable_dir(tmp_path / "work"), tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "curl").write_text(FAKE_CURL)
     (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
@@ -94,8 +94,7 @@ def test_python_usage_client_jobs_run_and_its_status_helper_reads_them(
     base: Base, manager: ManagerProcess, tmp_path: Path
 ) -> None:
     """python-usage.md's AirExecutorClient and get_job_status, unchanged: its job completes and reads back."""
-    work = tmp_path / "work"
-    work.mkdir()
+    work = writable_dir(tmp_path / "work")
     (work / ".air-executor").symlink_to(base.path)  # the client's default base, relative to its cwd
     _python(BASIC_CLIENT, work)
     assert base.wait_state("my-job")["state"] == "completed", manager.log()

@@ -24,6 +24,8 @@ class LaunchSpec:
     launch_id: str
     task: dict[str, Any]
     config: Config
+    user: tuple[int, int]  # the job folder's owner: the runner runs as this uid:gid, never root
+    folder_id: str  # the job folder's device:inode when claimed; the runner checks it is the same folder
 
     @property
     def runner_args(self) -> list[str]:
@@ -31,10 +33,23 @@ class LaunchSpec:
 
     @property
     def runner_env(self) -> dict[str, str]:
+        """Settings the runner reads before the task's own `env` applies, and guardrails for
+        `add-task` inside the task (a runner container does not see the config file)."""
+        config = self.config
         return {
-            "AIR_EXECUTOR_TASK_TIMEOUT": str(self.config.task_timeout),
-            "AIR_EXECUTOR_STOP_GRACE": str(self.config.stop_grace),
+            "AIR_EXECUTOR_TASK_TIMEOUT": str(config.task_timeout),
+            "AIR_EXECUTOR_STOP_GRACE": str(config.stop_grace),
+            "AIR_EXECUTOR_MAX_RETRY_DELAY": str(config.max_retry_delay),
+            "AIR_EXECUTOR_MAX_JOB_FILE_MB": str(config.max_job_file_mb),
+            "AIR_EXECUTOR_RUNNER_USER": config.runner_user,
+            "AIR_EXECUTOR_MAX_TASKS_PER_JOB": str(config.max_tasks_per_job),
+            "AIR_EXECUTOR_MAX_SPAWN_DEPTH": str(config.max_spawn_depth),
+            "AIR_EXECUTOR_JOB_FOLDER_ID": self.folder_id,
         }
+
+    @property
+    def user_spec(self) -> str:
+        return f"{self.user[0]}:{self.user[1]}"
 
 
 @dataclass
@@ -72,8 +87,8 @@ class Launcher(Protocol):
     def stop(self, runner_id: str, force: bool = False) -> None:
         """Ask the runner to stop (it records the task as killed); `force` kills it outright."""
 
-    def cleanup(self, runner_id: str, *, lost: bool = False) -> None:
-        """Forget an ended runner; when `lost`, also end whatever it left running."""
+    def cleanup(self, runner_id: str | None, *, launch_id: str = "", lost: bool = False) -> None:
+        """Forget an ended runner; when `lost`, also end whatever its launch left running."""
 
     def logs_tail(self, runner_id: str, lines: int = 20) -> str:
         """The runner's own last output (not the task's log), for error messages."""

@@ -8,11 +8,9 @@ outcome is on disk and its exit code, OOM flag and image were read.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import docker
@@ -22,7 +20,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import DeviceRequest, Mount
 
 from air_executor_manager.launchers.base import LaunchError, LaunchSpec, RunnerState
-from air_executor_manager.launchers.docker_mounts import base_mount
+from air_executor_manager.launchers.docker_mounts import shared_volume
 
 log = logging.getLogger("air_executor.manager")
 
@@ -38,7 +36,8 @@ class DockerLauncher:
         self.config = config
         self.client = client
         self.base = str(config.base)
-        self.mount, self.volume_key = base_mount(client, self.base)
+        self.volume = shared_volume(client, self.base)
+        self.volume_key = self.volume.key
         self.manager_name = socket.gethostname()
         self._created: dict[str, float] = {}
         self._statuses: dict[str, str] = {}  # name -> status, from one listing per pass
@@ -60,8 +59,7 @@ class DockerLauncher:
         assert name is not None
         image = spec.task.get("image") or self.config.runner_image
         try:
-            user = self.prepare_job_folder(spec.job)
-            kwargs = self.container_kwargs(spec, name, image, user)
+            kwargs = self.container_kwargs(spec, name, image, spec.user_spec)
             container = self.client.containers.create(image, [*spec.runner_args], **kwargs)
         except ImageNotFound:
             raise LaunchError(f"runner image {image!r} not found (build it: make images)") from None
@@ -95,7 +93,7 @@ class DockerLauncher:
             "user": user,
             "environment": spec.runner_env,
             "mounts": [
-                self.mount,
+                self.volume.job_mount(f"{self.base}/jobs/{spec.job}")[0],
                 *[Mount(m.target, m.source, type=m.type, read_only=m.read_only) for m in options.mounts],
             ],
             "cap_drop": ["ALL"],
@@ -124,23 +122,6 @@ class DockerLauncher:
             kwargs["tmpfs"] = {"/tmp": ""}
         return kwargs
 
-    def prepare_job_folder(self, job: str) -> str:
-        """The uid:gid runners of this job run as: the job folder's owner, never root.
-
-        A root-owned job folder (written by a root client or manager) is handed
-        to the configured runner user first, so the runner can write its outcome.
-        """
-        job_dir = Path(self.base) / "jobs" / job
-        st = job_dir.stat()
-        if st.st_uid != 0:
-            return f"{st.st_uid}:{st.st_gid}"
-        uid, _, gid = self.config.runner_user.partition(":")
-        owner = (int(uid), int(gid or uid))
-        if os.geteuid() == 0:
-            for path in [job_dir, *job_dir.iterdir(), *(job_dir / "logs").glob("*")]:
-                os.chown(path, *owner, follow_symlinks=False)
-        return f"{owner[0]}:{owner[1]}"
-
     def state(self, runner_id: str) -> RunnerState:
         fresh = time.monotonic() - self._listed_at < 0.5
         if fresh and self._statuses.get(runner_id) == "running":
@@ -161,7 +142,8 @@ class DockerLauncher:
         return RunnerState(alive=False, exit_code=details.get("exit_code"), details=details)
 
     def find(self, launch_id: str) -> str | None:
-        found = self._list({"label": f"{LABEL}.launch={launch_id}"})
+        """The container of this launch on this volume (its labels say so): never a name a job file gives."""
+        found = self._list({"label": [f"{LABEL}.launch={launch_id}", f"{LABEL}.volume={self.volume_key}"]})
         return _name(found[0]) if found else None
 
     def stop(self, runner_id: str, force: bool = False) -> None:
@@ -171,7 +153,9 @@ class DockerLauncher:
         except (NotFound, APIError):
             pass
 
-    def cleanup(self, runner_id: str, *, lost: bool = False) -> None:
+    def cleanup(self, runner_id: str | None, *, launch_id: str = "", lost: bool = False) -> None:
+        if runner_id is None:
+            return  # no container was ever made for this launch
         self._created.pop(runner_id, None)
         self._remove(runner_id)
 
@@ -183,12 +167,15 @@ class DockerLauncher:
         return raw.decode("utf-8", "replace").strip()
 
     def orphans(self, live_launch_ids: set[str]) -> list[str]:
-        """Exited containers of this base volume whose task is no longer running."""
-        ours = self._list({"label": f"{LABEL}.volume={self.volume_key}", "status": "exited"})
-        ours += self._list({"label": f"{LABEL}.volume={self.volume_key}", "status": "dead"})
+        """Containers of this base volume whose task is no longer running: exited ones, and ones
+        left created (never started) by a manager that died between create and start."""
+        volume = f"{LABEL}.volume={self.volume_key}"
+        ours = self._list({"label": volume, "status": "exited"}) + self._list({"label": volume, "status": "dead"})
+        stale = time.time() - self.config.runner_start_timeout
+        ours += [c for c in self._list({"label": volume, "status": "created"}) if (c.get("Created") or 0) < stale]
         return [_name(c) for c in ours if (c.get("Labels") or {}).get(f"{LABEL}.launch") not in live_launch_ids]
 
-    def _list(self, filters: dict[str, str]) -> list[dict[str, Any]]:
+    def _list(self, filters: dict[str, Any]) -> list[dict[str, Any]]:
         # The low-level call: the high-level list() inspects each container and fails
         # when one is removed meanwhile.
         try:

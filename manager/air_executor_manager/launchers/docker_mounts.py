@@ -1,14 +1,22 @@
-"""Which volume runner containers must mount so they see the base folder at the same path.
+"""Which folder runner containers mount, so each sees its own job folder at the same path.
 
-On a host, that is a bind mount of the base folder itself. Inside a container
-(the compose deployment) it is whatever is mounted behind the manager's own
-base folder, a named volume or a bind mount, found by inspecting the
-manager's own container.
+A task may read and write its own job folder and nothing else of the volume
+(README "Trust model"). So a runner container gets a bind mount of just
+`<base>/jobs/<job>`, found through whatever backs the manager's base folder:
+
+- the manager on a host: the job folder itself;
+- the manager in a container, base on a bind mount: the host folder behind it;
+- the manager in a container, base on a named volume of the `local` driver: the
+  volume's host folder (its `Mountpoint`);
+- another volume driver: a volume subpath mount where the engine has them (API
+  1.45+); else the whole volume, and the manager says so once in its log.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -17,7 +25,10 @@ from docker.types import Mount
 
 from air_executor_manager.launchers.base import LaunchError
 
+log = logging.getLogger("air_executor.manager")
+
 _CONTAINER_ID = re.compile(r"/containers/([0-9a-f]{64})/")
+SUBPATH_API = (1, 45)
 
 
 def own_container_id(mountinfo: str = "/proc/self/mountinfo") -> str | None:
@@ -33,8 +44,29 @@ def own_container_id(mountinfo: str = "/proc/self/mountinfo") -> str | None:
     return None
 
 
-def base_mount(client: Any, base: str) -> tuple[Mount, str]:
-    """The mount to give runners, and a key naming the volume (for labels)."""
+@dataclass
+class SharedVolume:
+    """What backs the manager's base folder, and how to give a runner one job folder of it."""
+
+    key: str  # names the volume in container labels: bind:<host path> or volume:<name>
+    destination: str  # where it is mounted in the manager (the base itself on a host)
+    host_folder: str | None  # the host folder behind `destination`, when there is one
+    volume: str | None = None  # a named volume with no host folder we can bind
+    subpaths: bool = False  # the engine mounts volume subpaths
+
+    def job_mount(self, job_folder: str) -> tuple[Mount, bool]:
+        """The mount giving a runner `job_folder` at the same path; and whether it is only that folder."""
+        relative = str(PurePosixPath(job_folder).relative_to(self.destination))
+        if self.host_folder is not None:
+            return Mount(target=job_folder, source=str(PurePosixPath(self.host_folder) / relative), type="bind"), True
+        assert self.volume is not None
+        if self.subpaths:
+            return Mount(target=job_folder, source=self.volume, type="volume", subpath=relative), True
+        return Mount(target=self.destination, source=self.volume, type="volume"), False
+
+
+def shared_volume(client: Any, base: str) -> SharedVolume:
+    """Find what backs `base` (on a host: itself; in a container: the mount behind it)."""
     container_id = own_container_id()
     if container_id is not None:
         try:
@@ -44,11 +76,11 @@ def base_mount(client: Any, base: str) -> tuple[Mount, str]:
         except DockerException as exc:
             raise LaunchError(f"cannot inspect the manager's own container: {exc}") from None
         if mounts is not None:
-            return _mount_behind(mounts, base)
-    return Mount(target=base, source=base, type="bind"), f"bind:{base}"
+            return _behind(client, mounts, base)
+    return SharedVolume(key=f"bind:{base}", destination=base, host_folder=base)
 
 
-def _mount_behind(mounts: list[dict[str, Any]], base: str) -> tuple[Mount, str]:
+def _behind(client: Any, mounts: list[dict[str, Any]], base: str) -> SharedVolume:
     path = PurePosixPath(base)
     candidates = [
         m for m in mounts if path == PurePosixPath(m["Destination"]) or PurePosixPath(m["Destination"]) in path.parents
@@ -59,8 +91,39 @@ def _mount_behind(mounts: list[dict[str, Any]], base: str) -> tuple[Mount, str]:
             "mount a named volume or a host folder there so runner containers can share it"
         )
     mount = max(candidates, key=lambda m: len(m["Destination"]))
-    if mount.get("Type") == "volume":
-        return Mount(target=mount["Destination"], source=mount["Name"], type="volume"), f"volume:{mount['Name']}"
+    destination = mount["Destination"]
     if mount.get("Type") == "bind":
-        return Mount(target=mount["Destination"], source=mount["Source"], type="bind"), f"bind:{mount['Source']}"
-    raise LaunchError(f"the base folder {base} is on a {mount.get('Type')} mount, which runners cannot share")
+        return SharedVolume(key=f"bind:{mount['Source']}", destination=destination, host_folder=mount["Source"])
+    if mount.get("Type") != "volume":
+        raise LaunchError(f"the base folder {base} is on a {mount.get('Type')} mount, which runners cannot share")
+    name = mount["Name"]
+    volume = SharedVolume(key=f"volume:{name}", destination=destination, host_folder=None, volume=name)
+    if mount.get("Driver") == "local" and _plain_local(client, name):
+        volume.host_folder = mount.get("Source") or None
+    if volume.host_folder is None:
+        volume.subpaths = _api_version(client) >= SUBPATH_API
+        if not volume.subpaths:
+            log.warning(
+                "volume %s (driver %s) has no host folder to bind and this engine cannot mount volume "
+                "subpaths: runner containers get the whole volume, so a task can read other jobs' files",
+                name,
+                mount.get("Driver"),
+            )
+    return volume
+
+
+def _plain_local(client: Any, name: str) -> bool:
+    """A local-driver volume without driver options is a plain host folder (NFS options make it a mount)."""
+    try:
+        options = client.volumes.get(name).attrs.get("Options") or {}
+    except DockerException:
+        return False
+    return not options
+
+
+def _api_version(client: Any) -> tuple[int, ...]:
+    try:
+        version = str(client.version().get("ApiVersion", "0"))
+        return tuple(int(part) for part in version.split("."))
+    except (DockerException, ValueError):
+        return (0,)

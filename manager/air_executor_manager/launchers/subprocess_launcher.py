@@ -1,4 +1,8 @@
-"""Runners as detached local processes: `python -m air_executor_runner ...`."""
+"""Runners as detached local processes: `python -m air_executor_runner ...`.
+
+A root manager starts each runner as the job folder's owner (uid, gid, no
+supplementary groups): a task never runs as root, whoever wrote the job.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from air_executor.config import Config
 from air_executor_manager.launchers.base import LaunchError, LaunchSpec, RunnerState
 
 RUNNER_MODULE = "air_executor_runner"
+LAUNCH_ENV = "AIR_EXECUTOR_LAUNCH_ID"  # the runner gives its task this, so leftovers can be found
 
 
 class SubprocessLauncher:
@@ -23,6 +28,7 @@ class SubprocessLauncher:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self.base = str(config.base)
         self.children: dict[int, subprocess.Popen[bytes]] = {}
 
     def begin_pass(self) -> None:
@@ -33,6 +39,7 @@ class SubprocessLauncher:
 
     def launch(self, spec: LaunchSpec) -> str:
         env = {**os.environ, **spec.runner_env}
+        user, group, groups = _identity(spec.user)
         try:
             child = subprocess.Popen(
                 [sys.executable, "-m", RUNNER_MODULE, *spec.runner_args],
@@ -40,6 +47,9 @@ class SubprocessLauncher:
                 env=env,
                 start_new_session=True,
                 close_fds=True,
+                user=user,
+                group=group,
+                extra_groups=groups,
             )
         except OSError as exc:
             raise LaunchError(f"cannot start a runner process: {exc.strerror or exc}") from None
@@ -55,9 +65,13 @@ class SubprocessLauncher:
         return RunnerState(alive=_same_process_alive(pid, started))
 
     def find(self, launch_id: str) -> str | None:
+        """The runner of this launch on this base folder (its command line says so), if alive.
+
+        Only a process that is really our runner is ever adopted or signalled: never a pid a job file names.
+        """
         for proc in psutil.process_iter(["cmdline"]):
             cmdline = proc.info.get("cmdline") or []
-            if launch_id in cmdline and RUNNER_MODULE in cmdline:
+            if _is_runner_of(cmdline, self.base, launch_id):
                 return f"{proc.pid}:{_start_time(proc.pid)}"
         return None
 
@@ -69,16 +83,14 @@ class SubprocessLauncher:
                 os.kill(pid, signal.SIGKILL if force else signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        if force:
-            kill_session(pid)
 
-    def cleanup(self, runner_id: str, *, lost: bool = False) -> None:
-        pid, _ = _parse(runner_id)
-        child = self.children.pop(pid, None)
-        if child is not None:
-            child.poll()
-        if lost:
-            kill_session(pid)
+    def cleanup(self, runner_id: str | None, *, launch_id: str = "", lost: bool = False) -> None:
+        if runner_id is not None:
+            child = self.children.pop(_parse(runner_id)[0], None)
+            if child is not None:
+                child.poll()
+        if lost and launch_id:
+            kill_launch(self.base, launch_id)
 
     def logs_tail(self, runner_id: str, lines: int = 20) -> str:
         return ""  # a runner process writes its own messages to the manager's log
@@ -90,18 +102,47 @@ class SubprocessLauncher:
         self.children.clear()
 
 
-def kill_session(sid: int) -> None:
-    """SIGKILL every process left in a dead runner's session (its task's command)."""
-    for proc in psutil.process_iter(["pid"]):
+def _identity(user: tuple[int, int]) -> tuple[int | None, int | None, list[int] | None]:
+    """Popen's user, group and extra_groups: the job's owner with no other groups, when we are root."""
+    if os.geteuid() != 0:
+        return None, None, None
+    uid, gid = user
+    if uid == 0:
+        raise LaunchError("refusing to run a task as root")
+    return uid, gid, []
+
+
+def _is_runner_of(cmdline: list[str], base: str, launch_id: str) -> bool:
+    """`python -m air_executor_runner BASE JOB TASK LAUNCH_ID` with our base and this launch."""
+    try:
+        at = cmdline.index(RUNNER_MODULE)
+    except ValueError:
+        return False
+    args = cmdline[at + 1 :]
+    return at >= 1 and cmdline[at - 1] == "-m" and len(args) == 4 and args[0] == base and args[3] == launch_id
+
+
+def kill_launch(base: str, launch_id: str) -> None:
+    """SIGKILL what a lost runner left running: the processes of its task.
+
+    They are known by the environment the runner gave the task (this base folder and this
+    launch id), never by a pid or session id, which a dead runner's pid may now belong to a
+    stranger's. Root processes are never touched: tasks never run as root.
+    """
+    for proc in psutil.process_iter(["pid", "uids", "environ"]):
         try:
-            if os.getsid(proc.pid) == sid and proc.pid != os.getpid():
-                os.killpg(os.getpgid(proc.pid), signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
+            environ = proc.info.get("environ") or {}
+            uids = proc.info.get("uids")
+            if proc.pid == os.getpid() or uids is None or uids.real == 0:
+                continue
+            if environ.get(LAUNCH_ENV) == launch_id and environ.get("AIR_EXECUTOR_BASE_PATH") == base:
+                os.kill(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError, psutil.Error):
             continue
 
 
 def _parse(runner_id: str) -> tuple[int, int]:
-    pid, _, started = runner_id.partition(":")
+    pid, _, started = str(runner_id).partition(":")
     try:
         return int(pid), int(started or 0)
     except ValueError:
@@ -139,4 +180,31 @@ def probe(config: Config) -> SubprocessLauncher:
         __import__(RUNNER_MODULE)
     except ImportError:
         raise LaunchError("the runner package (air-executor-runner) is not installed") from None
+    if os.geteuid() == 0:
+        _check_runner_user_can_start(config)
     return SubprocessLauncher(config)
+
+
+def _check_runner_user_can_start(config: Config) -> None:
+    """A root manager runs tasks as other users: they must be able to run this interpreter and the runner."""
+    uid, gid = config.runner_ids
+    try:
+        subprocess.run(
+            [sys.executable, "-c", f"import {RUNNER_MODULE}"],
+            user=uid,
+            group=gid,
+            extra_groups=[],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            check=True,
+            timeout=60,
+            cwd="/",
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        reason = detail.decode(errors="replace").strip().splitlines()[-1:] or [str(exc)]
+        raise LaunchError(
+            f"the manager runs as root, so tasks run as their job folder's owner, but uid {uid} cannot start "
+            f"{sys.executable} with the runner ({reason[0]}); install Air-Executor where other users can "
+            "read it (not under /root), or run the manager as the user your tasks should run as"
+        ) from None

@@ -65,6 +65,8 @@ def stop(env: Env, timeout: float) -> None:
     if pid is None:
         click.echo(f"No job manager is running on {base}")
         return
+    if pid <= 1:  # the lock is held but no PID is written: never signal 0, 1 or -1 (everyone)
+        raise ManagerError(f"a job manager holds {base / 'manager.pid'} but its PID cannot be read yet; try again")
     click.echo(f"Stopping job manager (PID {pid})...")
     try:
         os.kill(pid, signal.SIGTERM)

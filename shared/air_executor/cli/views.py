@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,7 +10,7 @@ from rich.table import Table
 
 from air_executor.core import lifecycle
 from air_executor.core.clock import human
-from air_executor.errors import FileUnreadable, JobNotFound
+from air_executor.errors import FileUnreadable, JobFileRefused, JobNotFound
 from air_executor.storage.file_store import FileStore
 
 STATE_STYLE = {
@@ -31,7 +32,10 @@ class JobView:
 
     @property
     def state_name(self) -> str:
-        return "unreadable" if self.problem else str(self.state.get("state", "?"))
+        # A job failed for a bad tasks.json says "failed" (its state.json has the reason).
+        if self.problem and self.state.get("state") not in lifecycle.JOB_DONE:
+            return "unreadable"
+        return str(self.state.get("state", "?"))
 
     def count(self, status: str) -> int:
         return sum(1 for t in self.tasks if t.get("status") == status)
@@ -43,12 +47,12 @@ class JobView:
 
 def load_view(store: FileStore, name: str) -> JobView:
     view = JobView(name)
-    if not store.job_dir(name).is_dir():
+    if not os.path.lexists(store.job_folder(name)):
         raise JobNotFound(f"job {name!r} not found in {store.jobs_path}")
     try:
         view.state = store.read_state(name)
         view.tasks = store.read_tasks(name)
-    except FileUnreadable as exc:
+    except (FileUnreadable, JobFileRefused) as exc:
         view.problem = str(exc)
     return view
 

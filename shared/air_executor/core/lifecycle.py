@@ -34,14 +34,21 @@ FAILED_TO_START = "failed_to_start"
 
 DEFAULT_RETRY_DELAY = 5.0
 DEFAULT_RETRY_BACKOFF = 2.0
+DEFAULT_MAX_RETRY_DELAY = 3600.0
+MAX_RETRY_DELAY_ENV = "AIR_EXECUTOR_MAX_RETRY_DELAY"
 
 
-def retry_delay(task: dict[str, Any]) -> float:
-    """Seconds before the next attempt: `retry_delay * retry_backoff ** (attempts - 1)`."""
-    base = _number(task.get("retry_delay"), DEFAULT_RETRY_DELAY)
+def retry_delay(task: dict[str, Any], cap: float = DEFAULT_MAX_RETRY_DELAY) -> float:
+    """Seconds before the next attempt: `retry_delay * retry_backoff ** (attempts - 1)`, at most `cap`.
+
+    Computed step by step so no attempt count (a job file may say anything) overflows.
+    """
+    delay = min(max(_number(task.get("retry_delay"), DEFAULT_RETRY_DELAY), 0.0), cap)
     factor = _number(task.get("retry_backoff"), DEFAULT_RETRY_BACKOFF)
-    attempts = max(int(_number(task.get("attempts"), 1)), 1)
-    return float(base * factor ** (attempts - 1))
+    steps = min(_number(task.get("attempts"), 1) - 1, 1000)
+    while factor > 1 and steps >= 1 and delay < cap:
+        delay, steps = min(delay * factor, cap), steps - 1
+    return float(delay)
 
 
 def can_retry(task: dict[str, Any]) -> bool:
@@ -57,6 +64,7 @@ def finish_attempt(
     exit_code: int | None = None,
     details: dict[str, Any] | None = None,
     job_cancelled: bool = False,
+    max_delay: float = DEFAULT_MAX_RETRY_DELAY,
 ) -> None:
     """Record how the current attempt ended, then complete, retry, fail or cancel the task."""
     now = time.time()
@@ -73,7 +81,10 @@ def finish_attempt(
     }
     if details:
         record.update(details)
-    task.setdefault("history", []).append(record)
+    history = task.get("history")
+    if not isinstance(history, list):  # a job file may hold anything here
+        history = task["history"] = []
+    history.append(record)
     task["result"] = result
     task["exit_code"] = exit_code
     task["completed_at"] = stamp
@@ -83,7 +94,7 @@ def finish_attempt(
     elif job_cancelled:
         task["status"], task["error"] = CANCELLED, "cancelled with its job"
     elif can_retry(task):
-        delay = retry_delay(task)
+        delay = retry_delay(task, max_delay)
         task["status"] = PENDING
         task["not_before"] = now_iso(now + delay)
         task["error"] = (
@@ -97,4 +108,9 @@ def finish_attempt(
 def _number(value: Any, default: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return default
+    if value != value or value in (_INF, -_INF):  # NaN or infinite: a job file may say anything
+        return default
     return value
+
+
+_INF = float("inf")

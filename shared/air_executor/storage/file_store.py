@@ -8,18 +8,20 @@ Layout (PRODUCT.md §3)::
     <base>/jobs/<job-name>/.lock        the job's lock (see lock.py)
 
 Documents are plain dicts here, so fields this version does not know survive
-every read-modify-write untouched. The runner uses this module for every task,
-so it imports only light standard modules: paths are strings inside, and
-`pathlib` is imported only when a caller asks for a `Path`.
+every read-modify-write untouched. Files are opened only through `JobDir`
+(jobdir.py), which refuses symlinks, special files and oversized files. The
+runner uses this module for every task, so it imports only light standard
+modules: paths are strings inside, and `pathlib` is imported only when a caller
+asks for a `Path`.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 
-from air_executor.errors import FileUnreadable, JobNotFound
+from air_executor.errors import FileUnreadable, JobExists, JobFileRefused, JobNotFound, LockTimeout
 from air_executor.storage import jsonfile
+from air_executor.storage.jobdir import JobDir, open_folder
 from air_executor.storage.lock import JobLock
 from air_executor.storage.names import check_job_name, check_task_id, is_valid_name
 
@@ -35,87 +37,68 @@ LOGS_DIR = "logs"
 DEFAULT_BASE = ".air-executor"
 BASE_ENV = "AIR_EXECUTOR_BASE_PATH"
 
-_tmp_counter = itertools.count()
-
 
 def default_base_path() -> str:
     """The base folder: `$AIR_EXECUTOR_BASE_PATH`, else `.air-executor` in the working directory."""
     return os.environ.get(BASE_ENV) or DEFAULT_BASE
 
 
-def dump_json(data: Any) -> str:
-    """The on-disk text of a document: two-space indent, like the seeds' `json.dump`."""
-    return jsonfile.dumps(data) + "\n"
+def dump_json(data: Any) -> bytes:
+    """The on-disk bytes of a document: two-space indent, like the seeds' `json.dump`."""
+    return (jsonfile.dumps(data) + "\n").encode()
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Replace `path` atomically: temporary file in the same folder, fsync, rename.
-
-    Temporary names start with `.` and end with `.tmp`, so listings skip them.
-    """
-    folder, name = os.path.split(os.fspath(path))
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{next(_tmp_counter)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+def parse_json(data: bytes, where: str) -> Any:
+    """Parse a job file's bytes; empty or invalid (half written) raises FileUnreadable."""
+    if not data.strip():
+        raise FileUnreadable(f"{where} is empty")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(folder)
-
-
-def read_json_text(path: str | os.PathLike[str]) -> tuple[Any, str]:
-    """Parse a job file; a missing, empty or half-written one raises FileUnreadable."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        raise FileUnreadable(f"{os.fspath(path)} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FileUnreadable(f"{os.fspath(path)} cannot be read: {exc}") from None
-    try:
-        return jsonfile.loads(text), text
+        return jsonfile.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise FileUnreadable(f"{where} is not valid JSON (not UTF-8: {exc.reason})") from None
     except ValueError as exc:
-        raise FileUnreadable(f"{os.fspath(path)} is not valid JSON ({exc})") from None
+        message = str(exc)
+        if message.startswith("nested too deeply"):
+            raise JobFileRefused(f"{where} is {message}") from None
+        raise FileUnreadable(f"{where} is not valid JSON ({message})") from None
+
+
+def read_document(job_dir: JobDir, name: str) -> tuple[Any, bytes]:
+    """One job file, parsed; FileUnreadable when absent, empty or half written."""
+    where = os.path.join(job_dir.path, name)
+    try:
+        data = job_dir.read(name)
+    except FileNotFoundError:
+        raise FileUnreadable(f"{where} does not exist") from None
+    return parse_json(data, where), data
+
+
+def check_task_list(tasks: Any, where: str) -> list[dict[str, Any]]:
+    if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
+        raise JobFileRefused(f"{where} must hold a JSON list of task objects")
+    return tasks
 
 
 class JobFiles:
     """One job's documents as read under its lock; changed ones are written back on exit."""
 
-    def __init__(self, store: FileStore, name: str) -> None:
-        self.store = store
-        self.name = name
-        self.folder = store.job_folder(name)
+    def __init__(self, job_dir: JobDir) -> None:
+        self.job_dir = job_dir
+        self.name = job_dir.name
+        self.folder = job_dir.path
         self.state: dict[str, Any] | None = None
         self.tasks: list[dict[str, Any]] | None = None
-        self._state_text = ""
-        self._tasks_text = ""
-
-    @property
-    def dir(self) -> Path:
-        return _path(self.folder)
+        self._state_raw = b""
+        self._tasks_raw = b""
 
     def load(self, *, require_tasks: bool = True) -> JobFiles:
-        if not os.path.isdir(self.folder):
-            raise JobNotFound(f"job {self.name!r} not found in {self.store.jobs_folder}")
-        state_path = os.path.join(self.folder, STATE_FILE)
-        state, self._state_text = read_json_text(state_path)
+        state, self._state_raw = read_document(self.job_dir, STATE_FILE)
         if not isinstance(state, dict):
-            raise FileUnreadable(f"{state_path} must hold a JSON object")
+            raise JobFileRefused(f"{os.path.join(self.folder, STATE_FILE)} must hold a JSON object")
         self.state = state
-        tasks_path = os.path.join(self.folder, TASKS_FILE)
-        if require_tasks or os.path.exists(tasks_path):
-            tasks, self._tasks_text = read_json_text(tasks_path)
-            if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
-                raise FileUnreadable(f"{tasks_path} must hold a JSON list of task objects")
-            self.tasks = tasks
+        if require_tasks or self.job_dir.exists(TASKS_FILE):
+            tasks, self._tasks_raw = read_document(self.job_dir, TASKS_FILE)
+            self.tasks = check_task_list(tasks, os.path.join(self.folder, TASKS_FILE))
         else:
             self.tasks = []
         return self
@@ -130,49 +113,69 @@ class JobFiles:
         """Write back whichever document changed; True if anything was written."""
         wrote = False
         if self.tasks is not None:
-            text = dump_json(self.tasks)
-            if _changed(text, self._tasks_text, self.tasks):
-                atomic_write_text(os.path.join(self.folder, TASKS_FILE), text)
-                self._tasks_text, wrote = text, True
+            data = dump_json(self.tasks)
+            if _changed(data, self._tasks_raw, self.tasks):
+                self.job_dir.write(TASKS_FILE, data)
+                self._tasks_raw, wrote = data, True
         if self.state is not None:
-            text = dump_json(self.state)
-            if _changed(text, self._state_text, self.state):
-                atomic_write_text(os.path.join(self.folder, STATE_FILE), text)
-                self._state_text, wrote = text, True
+            data = dump_json(self.state)
+            if _changed(data, self._state_raw, self.state):
+                self.job_dir.write(STATE_FILE, data)
+                self._state_raw, wrote = data, True
         return wrote
 
 
 class Transaction:
     """`with store.transaction(name) as files:` lock, load, and save what changed if the block succeeds."""
 
-    def __init__(self, files: JobFiles, timeout: float | None, require_tasks: bool) -> None:
-        self.files, self.require_tasks = files, require_tasks
-        self.lock = JobLock(files.folder, timeout)
+    def __init__(
+        self, store: FileStore, name: str, timeout: float | None, require_tasks: bool, job_dir: JobDir | None
+    ) -> None:
+        self.store, self.name = store, name
+        self.timeout, self.require_tasks = timeout, require_tasks
+        self.given = job_dir  # an already open folder (kept open); else one is opened and closed here
+        self.files: JobFiles | None = None
+        self.lock: JobLock | None = None
 
     def __enter__(self) -> JobFiles:
-        self.lock.acquire()
+        job_dir = self.given or self.store.open_job(self.name)
         try:
-            return self.files.load(require_tasks=self.require_tasks)
+            self.lock = JobLock(job_dir, self.timeout)
+            self.lock.acquire()
+            try:
+                self.files = JobFiles(job_dir).load(require_tasks=self.require_tasks)
+            except BaseException:
+                self.lock.release()
+                raise
         except BaseException:
-            self.lock.release()
+            if self.given is None:
+                job_dir.close()
             raise
+        return self.files
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        assert self.files is not None and self.lock is not None
         try:
             if exc_type is None:
                 self.files.save()
         finally:
             self.lock.release()
+            if self.given is None:
+                self.files.job_dir.close()
 
 
 class FileStore:
-    """The base folder. `FileStore()` uses `$AIR_EXECUTOR_BASE_PATH` or `.air-executor`."""
+    """The base folder. `FileStore()` uses `$AIR_EXECUTOR_BASE_PATH` or `.air-executor`.
 
-    def __init__(self, base_path: str | os.PathLike[str] | None = None) -> None:
+    `max_file_bytes` bounds every job file read (default `$AIR_EXECUTOR_MAX_JOB_FILE_MB`, 64 MiB).
+    """
+
+    def __init__(self, base_path: str | os.PathLike[str] | None = None, max_file_bytes: int | None = None) -> None:
         self.base = os.path.abspath(os.fspath(base_path if base_path is not None else default_base_path()))
         self.jobs_folder = os.path.join(self.base, "jobs")
+        self.max_file_bytes = max_file_bytes
 
     @property
     def base_path(self) -> Path:
@@ -196,68 +199,128 @@ class FileStore:
     def log_path(self, name: str, task_id: str) -> Path:
         return _path(self.log_file(name, task_id))
 
+    def open_job(self, name: str, *, create: bool = False) -> JobDir:
+        """A handle on the job's folder (JobNotFound if there is none; JobFileRefused if it is a symlink)."""
+        check_job_name(name)
+        try:
+            return JobDir(self.jobs_folder, name, create=create, limit=self.max_file_bytes)
+        except JobNotFound:
+            raise JobNotFound(f"job {name!r} not found in {self.jobs_folder}") from None
+
     def exists(self, name: str) -> bool:
-        return os.path.exists(os.path.join(self.job_folder(name), STATE_FILE))
+        try:
+            os.lstat(os.path.join(self.job_folder(name), STATE_FILE))
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return True
 
     def list_job_names(self) -> list[str]:
-        """Every valid job folder name, sorted; hidden and temporary entries are skipped."""
+        """Every job folder name (symlinked ones too, to be reported), sorted; hidden and temporary
+        entries are skipped."""
         try:
-            entries = os.scandir(self.jobs_folder)
-        except FileNotFoundError:
+            fd = open_folder(None, self.jobs_folder, f"the jobs folder {self.jobs_folder}")
+        except JobNotFound:
             return []
-        with entries:
-            return sorted(e.name for e in entries if is_valid_name(e.name) and e.is_dir())
+        try:
+            with os.scandir(fd) as entries:
+                return sorted(e.name for e in entries if is_valid_name(e.name) and _job_like(e))
+        finally:
+            os.close(fd)
 
     def create_job_dir(self, name: str) -> Path:
-        folder = self.job_folder(name)
-        os.makedirs(os.path.join(folder, LOGS_DIR), exist_ok=True)
-        return _path(folder)
+        with self.open_job(name, create=True) as job_dir:
+            os.close(job_dir.subfolder(LOGS_DIR, create=True))
+        return _path(self.job_folder(name))
 
     # -- locking and documents -----------------------------------------------------
 
-    def lock(self, name: str, timeout: float | None = 30.0) -> JobLock:
-        return JobLock(self.job_folder(name), timeout)
+    def transaction(
+        self, name: str, *, timeout: float | None = 30.0, require_tasks: bool = True, job_dir: JobDir | None = None
+    ) -> Transaction:
+        """Lock the job, load its documents, and save the changed ones if the block succeeds.
 
-    def transaction(self, name: str, *, timeout: float | None = 30.0, require_tasks: bool = True) -> Transaction:
-        """Lock the job, load its documents, and save the changed ones if the block succeeds."""
-        files = JobFiles(self, name)
-        if not os.path.isdir(files.folder):
-            raise JobNotFound(f"job {name!r} not found in {self.jobs_folder}")
-        return Transaction(files, timeout, require_tasks)
+        `job_dir`: a folder handle already open (the runner's, checked once), used instead of the path.
+        """
+        check_job_name(name)
+        return Transaction(self, name, timeout, require_tasks, job_dir)
 
     def read_state(self, name: str) -> dict[str, Any]:
         """A lock-free snapshot of state.json (atomic writes make it consistent)."""
-        return JobFiles(self, name).load(require_tasks=False).state or {}
+        with self.open_job(name) as job_dir:
+            state, _ = read_document(job_dir, STATE_FILE)
+        if not isinstance(state, dict):
+            raise JobFileRefused(f"{os.path.join(self.job_folder(name), STATE_FILE)} must hold a JSON object")
+        return state
 
     def read_tasks(self, name: str) -> list[dict[str, Any]]:
-        path = os.path.join(self.job_folder(name), TASKS_FILE)
-        tasks, _ = read_json_text(path)
-        if not isinstance(tasks, list):
-            raise FileUnreadable(f"{path} must hold a JSON list of task objects")
-        return tasks
+        with self.open_job(name) as job_dir:
+            tasks, _ = read_document(job_dir, TASKS_FILE)
+        return check_task_list(tasks, os.path.join(self.job_folder(name), TASKS_FILE))
 
     def write_new_job(self, state: dict[str, Any], tasks: list[dict[str, Any]]) -> Path:
-        """Create a job's files under its lock: tasks first, so the manager never sees a job half made."""
-        folder = os.fspath(self.create_job_dir(state["name"]))
-        with JobLock(folder):
-            atomic_write_text(os.path.join(folder, TASKS_FILE), dump_json(tasks))
-            atomic_write_text(os.path.join(folder, STATE_FILE), dump_json(state))
-        return _path(folder)
+        """Create a job's files under its lock: tasks first, so the manager never sees a job half made.
+
+        Whether the job exists is decided under the lock, so of two creators of one name
+        exactly one wins and the other gets JobExists.
+        """
+        name = state["name"]
+        with self.open_job(name, create=True) as job_dir, JobLock(job_dir):
+            if job_dir.exists(STATE_FILE):
+                raise JobExists(f"job {name!r} already exists in {self.jobs_folder}; pick another name")
+            os.close(job_dir.subfolder(LOGS_DIR, create=True))
+            job_dir.write(TASKS_FILE, dump_json(tasks))
+            job_dir.write(STATE_FILE, dump_json(state))
+        return _path(self.job_folder(name))
 
     # -- the seeds' API (README "Usage Examples") --------------------------------------
 
     def write_job_state(self, job: Any) -> None:
         """Write a `Job` (or a dict) as state.json under the job's lock, keeping unknown fields."""
         doc = job.to_dict() if hasattr(job, "to_dict") else dict(job)
-        folder = os.fspath(self.create_job_dir(doc["name"]))
-        with JobLock(folder):
-            path = os.path.join(folder, STATE_FILE)
+        with self.open_job(doc["name"], create=True) as job_dir, JobLock(job_dir):
+            os.close(job_dir.subfolder(LOGS_DIR, create=True))
             try:
-                current, _ = read_json_text(path)
+                current, _ = read_document(job_dir, STATE_FILE)
             except FileUnreadable:
                 current = {}
             merged = {**current, **doc} if isinstance(current, dict) else doc
-            atomic_write_text(path, dump_json(merged))
+            job_dir.write(STATE_FILE, dump_json(merged))
+
+    def fail_invalid_job(self, name: str, reason: str, *, replace_unreadable: bool = False) -> bool:
+        """Mark a job that cannot be run failed with `reason` in its state.json; True if written.
+
+        state.json keeps its fields when it can be read. One that is refused (a symlink, a FIFO,
+        too large, not an object) is replaced by a fresh document; one that is merely not valid
+        JSON is left byte-identical unless `replace_unreadable`. Best effort: a lock that cannot
+        be taken (a `.lock` that is a symlink) does not stop the verdict being written.
+        """
+        from air_executor.core.clock import now_iso
+
+        with self.open_job(name) as job_dir:
+            lock = JobLock(job_dir, timeout=2.0)
+            try:
+                lock.acquire()
+            except (JobFileRefused, FileUnreadable, LockTimeout):
+                lock = None  # type: ignore[assignment]
+            try:
+                try:
+                    state, _ = read_document(job_dir, STATE_FILE)
+                except JobFileRefused:
+                    state = None
+                except FileUnreadable:
+                    if not replace_unreadable and job_dir.exists(STATE_FILE):
+                        return False
+                    state = None
+                if not isinstance(state, dict):
+                    state = {"name": name}
+                if state.get("state") == "failed" and state.get("error") == reason:
+                    return False
+                state.update(state="failed", error=reason, updated_at=now_iso())
+                job_dir.write(STATE_FILE, dump_json(state))
+                return True
+            finally:
+                if lock is not None:
+                    lock.release()
 
     def read_job_state(self, name: str) -> Any:
         """The job as a `Job` model."""
@@ -266,31 +329,24 @@ class FileStore:
         return Job.model_validate(self.read_state(name))
 
 
-def _changed(new_text: str, old_text: str, data: Any) -> bool:
+def _job_like(entry: os.DirEntry[str]) -> bool:
+    return entry.is_dir(follow_symlinks=False) or entry.is_symlink()
+
+
+def _changed(new: bytes, old: bytes, data: Any) -> bool:
     """True if the document differs from what was read; a file formatted by another writer
     (different spacing, same data) is not rewritten just to reformat it."""
-    if new_text == old_text:
+    if new == old:
         return False
-    if not old_text:
+    if not old:
         return True
-    return bool(jsonfile.loads(old_text) != data)
+    try:
+        return bool(jsonfile.loads(old.decode("utf-8")) != data)
+    except ValueError:
+        return True
 
 
 def _path(value: str) -> Path:
     from pathlib import Path
 
     return Path(value)
-
-
-def _fsync_dir(path: str) -> None:
-    # The rename is durable only once the folder's entry is on disk.
-    try:
-        fd = os.open(path or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -43,12 +43,18 @@ def loads(text: str) -> Any:
         value, end = _scan_once(body, 0)
     except StopIteration as stop:
         raise ValueError(f"Expecting value at character {stop.value}") from None
+    except RecursionError:
+        # A hostile file nested thousands of levels deep: refused, never a crash.
+        raise ValueError("nested too deeply") from None
     except SystemError:
         # The C scanner reports syntax errors through json.decoder, which is not imported
         # here on purpose: let `json` itself parse the bad text and raise its JSONDecodeError.
         import json
 
-        return json.loads(text)
+        try:
+            return json.loads(text)
+        except RecursionError:
+            raise ValueError("nested too deeply") from None
     if end != len(body):
         raise ValueError(f"Extra data at character {end}")
     return value

@@ -6,6 +6,10 @@ why the protocol is just "flock this file" rather than a library's format.
 The lock file is never deleted: deleting it would let two holders lock two
 different inodes. Writes themselves go through atomic rename, so readers that
 do not lock still never see a half-written file from us.
+
+The lock file is opened like every job file (jobdir.py): a symlink or FIFO named
+`.lock` is refused, and a root process gives a lock file it creates (or an old
+root-owned one) to the job folder's owner, so that owner's runners can take it.
 """
 
 from __future__ import annotations
@@ -20,19 +24,25 @@ TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing costs the 
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from air_executor.storage.jobdir import JobDir
+
 LOCK_FILE = ".lock"
 
 
 class JobLock:
-    """Context manager holding the exclusive lock of one job folder."""
+    """Context manager holding the exclusive lock of one open job folder."""
 
-    def __init__(self, job_dir: str | os.PathLike[str], timeout: float | None = 30.0) -> None:
-        self.path = os.path.join(job_dir, LOCK_FILE)
+    def __init__(self, job_dir: JobDir, timeout: float | None = 30.0) -> None:
+        self.job_dir = job_dir
         self.timeout = timeout
         self._fd: int | None = None
 
+    @property
+    def path(self) -> str:
+        return os.path.join(self.job_dir.path, LOCK_FILE)
+
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        fd = self.job_dir.open(LOCK_FILE, os.O_RDWR | os.O_CREAT)
         try:
             if self.timeout is None:
                 fcntl.flock(fd, fcntl.LOCK_EX)

@@ -1,13 +1,16 @@
 """One manager per base folder: an exclusive flock on `<base>/manager.pid`, held for life.
 
 The lock, not the PID written inside, says whether a manager runs, so a stale
-file left by a crash never blocks a new manager.
+file left by a crash never blocks a new manager. The file is never deleted (a
+manager that unlinked it before closing would let the next one lock a new
+file while it still held the old): a stopping manager empties it instead.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 
 from air_executor.errors import ManagerError
@@ -22,7 +25,7 @@ class ManagerLock:
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -35,28 +38,38 @@ class ManagerLock:
 
     def release(self) -> None:
         if self._fd is not None:
-            try:
-                self.path.unlink()
-            except FileNotFoundError:
-                pass
+            os.ftruncate(self._fd, 0)
             os.close(self._fd)
             self._fd = None
 
 
-def running_manager_pid(base: Path) -> int | None:
-    """The PID of the manager holding `base`, or None when none runs."""
+UNKNOWN = 0  # a manager holds the lock but its PID is not written (yet)
+
+
+def running_manager_pid(base: Path, wait: float = 1.0) -> int | None:
+    """The PID of the manager holding `base`; None when none runs; UNKNOWN (0) when one holds the
+    lock but no PID could be read within `wait` seconds (it is starting or stopping)."""
     path = base / PID_FILE
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError:
+        return UNKNOWN
+    deadline = time.monotonic() + wait
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            text = os.read(fd, 32).decode(errors="replace").strip()
-            return int(text) if text.isdigit() else -1
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+                if text.isdigit() and int(text) > 1:
+                    return int(text)
+                if time.monotonic() >= deadline:
+                    return UNKNOWN
+                time.sleep(0.02)
+                continue
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
     finally:
         os.close(fd)
