@@ -29,6 +29,7 @@ TASK_CLOCK = ["date", "+%s.%N"]  # the task records its own start time in its lo
 def base_folder(**config: Any) -> Iterator[FileStore]:
     """A fresh base folder under /tmp (bind-mountable into runner containers)."""
     path = Path(tempfile.mkdtemp(prefix="ae-bench-")) / "ae"
+    path.parent.chmod(0o755)  # a root manager runs tasks as uid 10001: it must get in
     path.mkdir()
     (path / "config.yaml").write_text(yaml.safe_dump({"log_format": "text", **config}))
     try:

@@ -46,6 +46,7 @@ class JobEntry:
     problem_since: float | None = None
     empty_since: float | None = None  # tasks.json holds no tasks since then
     refused: str | None = None  # why its files are refused (a symlink, a FIFO, too large), logged once
+    healed: bool = False  # root-owned entries of its folder were given to the folder's owner
 
 
 @dataclass
@@ -295,7 +296,7 @@ class Manager(RunnerBook):
                 entry.empty_since = None
                 planner.fail_invalid(tasks, self.config)
                 planner.skip_blocked(tasks)
-                deferred = self.start(files, self.claim_ready(name, state, tasks))
+                deferred = self.start(files, entry, self.claim_ready(name, state, tasks))
         self.drop_ended_runners(name, tasks)
         if state.get("state") not in lifecycle.JOB_DONE:
             # A runner that recorded its outcome but has not exited yet still counts, so a
@@ -435,7 +436,7 @@ class Manager(RunnerBook):
             claims.append(task)
         return claims
 
-    def start(self, files: JobFiles, claims: list[dict[str, Any]]) -> list[LaunchSpec]:
+    def start(self, files: JobFiles, entry: JobEntry, claims: list[dict[str, Any]]) -> list[LaunchSpec]:
         """Launch quick launchers now (under the lock); return the rest to launch after it."""
         deferred: list[LaunchSpec] = []
         if not claims:
@@ -443,7 +444,8 @@ class Manager(RunnerBook):
         name = files.name
         # Runners run as the job folder's owner (a root-owned folder is handed to runner_user
         # first), and check that the folder they find is this one.
-        user = files.job_dir.runner_identity(self.config.runner_ids)
+        user = files.job_dir.runner_identity(self.config.runner_ids, heal=not entry.healed)
+        entry.healed = True
         for task in claims:
             spec = LaunchSpec(
                 self.store.base_path,
@@ -519,4 +521,6 @@ class Manager(RunnerBook):
         runner = self.runners.pop(task.get("launch_id", ""), None)
         if runner is not None and runner.runner_id:
             self._launcher.cleanup(runner.runner_id, launch_id=runner.launch_id, lost=True)
-        lifecycle.finish_attempt(task, result=lifecycle.FAILED_TO_START, error=error)
+        lifecycle.finish_attempt(
+            task, result=lifecycle.FAILED_TO_START, error=error, max_delay=self.config.max_retry_delay
+        )

@@ -133,7 +133,13 @@ class RunnerBook:
             error += f": {tail.splitlines()[-1][:200]}"
         log.error("task %s: %s", task.get("id"), error, extra={"task": task.get("id")})
         self.cleanups.append((runner_id, str(task.get("launch_id") or ""), True))
-        lifecycle.finish_attempt(task, result=lifecycle.RUNNER_LOST, error=error, details=details or None)
+        lifecycle.finish_attempt(
+            task,
+            result=lifecycle.RUNNER_LOST,
+            error=error,
+            details=details or None,
+            max_delay=self.config.max_retry_delay,
+        )
 
     def enforce_deadline(self, runner: Runner) -> None:
         """Backstop for a runner that outlives its task's timeout: SIGTERM, then SIGKILL."""

@@ -233,30 +233,41 @@ class JobDir:
         if self.is_root and st.st_uid == 0 and self.uid != 0:
             os.fchown(fd, self.uid, self.gid)
 
-    def hand_over(self, uid: int, gid: int) -> None:
-        """Give a root-owned job folder and everything in it to `uid:gid` (root only).
+    def hand_over(self, uid: int, gid: int, *, only_root_owned: bool = False) -> None:
+        """Give the job folder and what is in it (and in logs/, runs/) to `uid:gid` (root only).
 
         Entries are changed through the folder's handle, never through a path, and
-        symlinks are left alone, so nothing outside the job changes hands.
+        symlinks are left alone, so nothing outside the job changes hands. With
+        `only_root_owned`, only entries root owns change (healing a folder an older
+        release or a root client left root-owned files in).
         """
-        os.fchown(self.fd, uid, gid)
+        if not only_root_owned or self.uid == 0:
+            os.fchown(self.fd, uid, gid)
         self.uid, self.gid = uid, gid
         for folder_fd in self._own_folders():
             try:
+                if folder_fd != self.fd and (not only_root_owned or os.fstat(folder_fd).st_uid == 0):
+                    os.fchown(folder_fd, uid, gid)
                 for entry in os.scandir(folder_fd):
-                    if entry.is_file(follow_symlinks=False) or entry.is_dir(follow_symlinks=False):
-                        os.chown(entry.name, uid, gid, dir_fd=folder_fd, follow_symlinks=False)
+                    if not (entry.is_file(follow_symlinks=False) or entry.is_dir(follow_symlinks=False)):
+                        continue
+                    if only_root_owned and entry.stat(follow_symlinks=False).st_uid != 0:
+                        continue
+                    os.chown(entry.name, uid, gid, dir_fd=folder_fd, follow_symlinks=False)
             finally:
                 if folder_fd != self.fd:
                     os.close(folder_fd)
 
-    def runner_identity(self, fallback: tuple[int, int]) -> tuple[int, int]:
+    def runner_identity(self, fallback: tuple[int, int], *, heal: bool = False) -> tuple[int, int]:
         """The uid and gid this job's tasks run as: the folder's owner, never root.
 
         A root-owned folder (made by a root client) is first handed to `fallback`, the
-        config's `runner_user`, when this process may do so.
+        config's `runner_user`, when this process may do so. With `heal`, root-owned
+        entries of a folder someone else owns are given to that owner.
         """
         if self.uid != 0:
+            if heal and self.is_root:
+                self.hand_over(self.uid, self.gid, only_root_owned=True)
             return self.uid, self.gid
         if self.is_root:
             self.hand_over(*fallback)
