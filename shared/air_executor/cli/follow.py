@@ -6,9 +6,8 @@ import time
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from air_executor.cli.views import JobView, load_view
+from air_executor.cli.views import JobView, load_view, make_console
 from air_executor.core import lifecycle
 from air_executor.errors import AirExecutorError
 from air_executor.storage.file_store import FileStore
@@ -68,20 +67,57 @@ def follow_logs(store: FileStore, job: str, task_id: str | None, offsets: dict[P
         time.sleep(POLL)
 
 
-def wait_for_job(store: FileStore, job: str, timeout: float | None) -> str:
-    """Show a progress bar until the job is done; returns its final state."""
+def wait_for_job(store: FileStore, job: str, timeout: float | None) -> JobView:
+    """Show a progress bar until the job is done; returns the finished job.
+
+    The bar counts completed tasks only: failed, skipped and cancelled ones are
+    counted beside it, so a job that failed never looks complete.
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     deadline = None if timeout is None else time.monotonic() + timeout
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, transient=False) as progress:
-        bar = progress.add_task(job, total=None)
+    columns = (
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        TextColumn("{task.fields[counts]}", markup=False),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=make_console(), transient=False) as progress:
+        bar = progress.add_task(job, total=None, counts="")
         while True:
             view = load_view(store, job)
-            done = sum(1 for t in view.tasks if t.get("status") in lifecycle.TASK_DONE)
             progress.update(
-                bar, total=len(view.tasks) or None, completed=done, description=f"{job} [{view.state_name}]"
+                bar,
+                total=len(view.tasks) or None,
+                completed=view.count(lifecycle.COMPLETED),
+                description=f"{job} [{view.state_name}]",
+                counts=progress_counts(view),
             )
             if view.done:
-                return str(view.state.get("state"))
+                return view
             if deadline is not None and time.monotonic() > deadline:
                 raise AirExecutorError(f"job {job!r} did not finish within {timeout:g} s (still {view.state_name})")
             time.sleep(POLL)
+
+
+def progress_counts(view: JobView) -> str:
+    """`2/5 completed, 1 failed, 2 skipped`: every way a task can have ended, told apart."""
+    text = f"{view.count(lifecycle.COMPLETED)}/{len(view.tasks)} completed"
+    for status in (lifecycle.FAILED, lifecycle.SKIPPED, lifecycle.CANCELLED):
+        if view.count(status):
+            text += f", {view.count(status)} {status}"
+    return text
+
+
+def ending(view: JobView) -> str:
+    """One line saying how a finished job ended and, if it failed, which task failed and why."""
+    state = view.state_name
+    if state == lifecycle.COMPLETED:
+        return f"Job {view.name} completed: {progress_counts(view)}"
+    if state == lifecycle.CANCELLED:
+        return f"job {view.name} was cancelled ({progress_counts(view)})"
+    reason = view.state.get("error")
+    if not reason:
+        failed = next((t for t in view.tasks if t.get("status") == lifecycle.FAILED), None)
+        reason = f"task {failed.get('id')!r} failed: {failed.get('error')}" if failed else progress_counts(view)
+    return f"job {view.name} {state}: {reason}"

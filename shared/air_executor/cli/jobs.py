@@ -7,18 +7,15 @@ import time
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from air_executor import client
 from air_executor.cli.common import Env, job_option, with_env
-from air_executor.cli.follow import follow_logs, print_logs, wait_for_job
-from air_executor.cli.views import jobs_table, load_view, tasks_table
+from air_executor.cli.follow import ending, follow_logs, print_logs, wait_for_job
+from air_executor.cli.views import jobs_table, load_view, make_console, styled, tasks_table
 from air_executor.core import lifecycle
 from air_executor.report import format_results, summarise
 from air_executor.storage.manager_lock import running_manager_pid
 from air_executor.storage.names import check_job_name
-
-console = Console()
 
 
 @click.command()
@@ -33,6 +30,7 @@ def status(env: Env, job: str | None, as_json: bool) -> None:
         out = [{**summarise(v.state, v.tasks), "job_name": v.name, "problem": v.problem} for v in views]
         click.echo(json.dumps(out if job is None else out[0], indent=2))
         return
+    console = make_console()
     pid = running_manager_pid(env.config.base)
     manager = f"running (PID {pid})" if pid else "not running"
     console.print(f"Manager: {manager} — base {env.config.base}")
@@ -42,9 +40,9 @@ def status(env: Env, job: str | None, as_json: bool) -> None:
     console.print(jobs_table(views))
     for view in views:
         if view.problem:
-            console.print(f"[bold red]{view.name}: {view.problem}[/]")
+            console.print(styled(f"{view.name}: {view.problem}", "bold red"))
         elif view.state.get("error") and job:
-            console.print(f"[red]{view.name}: {view.state['error']}[/]")
+            console.print(styled(f"{view.name}: {view.state['error']}", "red"))
     if job is not None and views[0].tasks:
         console.print(tasks_table(views[0]))
 
@@ -95,7 +93,10 @@ def submit(env: Env, file: Path, name: str | None, wait: bool, timeout: float | 
     if running_manager_pid(env.config.base) is None:
         click.echo("Note: no job manager is running on this base folder; the job waits until one starts.", err=True)
     final = wait_for_job(env.store, state["name"], timeout)
-    return 0 if final == lifecycle.COMPLETED else 1
+    if final.state_name != lifecycle.COMPLETED:
+        raise click.ClickException(ending(final))
+    click.echo(ending(final))
+    return 0
 
 
 @click.command()

@@ -1,22 +1,31 @@
-"""Read-only views of jobs for the CLI: tolerant of unreadable files, rendered with rich."""
+"""Read-only views of jobs for the CLI: tolerant of unreadable files, rendered with rich.
+
+Everything a job holds (names, commands, arguments, task output, errors) is data:
+it goes into `Text` objects and a console with markup and emoji codes off, so a
+line like `cannot open [/etc/app.conf]` is printed as written, never parsed as markup.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from air_executor.core import lifecycle
 from air_executor.core.clock import human
 from air_executor.errors import FileUnreadable, JobNotFound
 from air_executor.storage.file_store import FileStore
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
 STATE_STYLE = {
     "waiting": "yellow",
     "working": "cyan",
     "completed": "green",
     "failed": "red",
+    "skipped": "yellow",
     "cancelled": "magenta",
     "unreadable": "bold red",
 }
@@ -53,7 +62,31 @@ def load_view(store: FileStore, name: str) -> JobView:
     return view
 
 
+def make_console(stderr: bool = False) -> Console:
+    """A console that prints data as written: no markup, no emoji codes, no guessed highlighting."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, markup=False, emoji=False, highlight=False)
+
+
+def styled(value: Any, style: str = "") -> Text:
+    """`value` as literal text (never markup), optionally styled."""
+    from rich.text import Text
+
+    return Text(str(value), style=style)
+
+
+def status_text(status: str) -> Text:
+    return styled(status, STATE_STYLE.get(status, ""))
+
+
+def command_line(task: dict[str, Any]) -> str:
+    return " ".join([str(task.get("command", ""))] + [str(a) for a in task.get("args") or []])
+
+
 def jobs_table(views: list[JobView]) -> Table:
+    from rich.table import Table
+
     table = Table()
     for title, justify in (
         ("Job Name", "left"),
@@ -65,11 +98,10 @@ def jobs_table(views: list[JobView]) -> Table:
     ):
         table.add_column(title, justify=justify)  # type: ignore[arg-type]
     for view in views:
-        state = view.state_name
         done = f"{view.count(lifecycle.COMPLETED)}/{len(view.tasks)}" if not view.problem else "-"
         table.add_row(
-            view.name,
-            f"[{STATE_STYLE.get(state, 'white')}]{state}[/]",
+            styled(view.name),
+            status_text(view.state_name),
             done,
             str(view.count(lifecycle.PENDING)) if not view.problem else "-",
             "✓" if view.count(lifecycle.RUNNING) else "",
@@ -79,20 +111,21 @@ def jobs_table(views: list[JobView]) -> Table:
 
 
 def tasks_table(view: JobView) -> Table:
-    table = Table(title=f"Tasks of {view.name}")
+    from rich.table import Table
+
+    table = Table(title=styled(f"Tasks of {view.name}"))
     for title in ("Task", "Status", "Attempts", "Exit", "Started", "Completed", "Command", "Error"):
         table.add_column(title, overflow="fold")
     for task in view.tasks:
-        status = str(task.get("status"))
-        command = " ".join([str(task.get("command", ""))] + [str(a) for a in task.get("args") or []])
+        command = command_line(task)
         table.add_row(
-            str(task.get("id")),
-            f"[{STATE_STYLE.get(status, 'white')}]{status}[/]",
+            styled(task.get("id")),
+            status_text(str(task.get("status"))),
             str(task.get("attempts") or 0),
             "" if task.get("exit_code") is None else str(task.get("exit_code")),
             human(task.get("started_at")),
             human(task.get("completed_at")),
-            command if len(command) <= 60 else command[:57] + "...",
-            str(task.get("error") or ""),
+            styled(command if len(command) <= 60 else command[:57] + "..."),
+            styled(task.get("error") or ""),
         )
     return table
