@@ -123,20 +123,27 @@ def _refuse_unknown(where: str, doc: Mapping[str, Any], allowed: set[str]) -> No
 
 def load_spec_file(path: str | os.PathLike[str]) -> Any:
     """Parse a job file: JSON if it ends in .json, else YAML (which also reads JSON)."""
-    import json
-
-    import yaml
-
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidJob(f"cannot read job file {file}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise InvalidJob(f"job file {file} is not UTF-8 text") from None
+    return parse_spec(text, f"job file {file}", as_json=file.suffix == ".json")
+
+
+def parse_spec(text: str, source: str, *, as_json: bool = False) -> Any:
+    """Parse a job document read from `source` (a file, or standard input): JSON or YAML."""
+    import json
+
+    import yaml
+
     try:
-        return json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
+        return json.loads(text) if as_json else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
-        kind = "JSON" if file.suffix == ".json" else "YAML"
-        raise InvalidJob(f"job file {file} is not valid {kind}: {str(exc).splitlines()[0]}") from None
+        kind = "JSON" if as_json else "YAML"
+        raise InvalidJob(f"{source} is not valid {kind}: {str(exc).splitlines()[0]}") from None
 
 
 def add_tasks(

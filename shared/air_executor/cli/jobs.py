@@ -77,14 +77,17 @@ def results(env: Env, job: str) -> int:
 
 
 @click.command()
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @click.option("--name", help="Job name (overrides the file's name).")
 @click.option("--wait", is_flag=True, help="Wait for the job to finish, showing progress.")
 @click.option("--timeout", type=float, default=None, help="With --wait: give up after this many seconds.")
 @with_env
 def submit(env: Env, file: Path, name: str | None, wait: bool, timeout: float | None) -> int:
-    """Create a job from a YAML or JSON file: {name, tasks: [...], max_parallel, ...}."""
-    spec = client.load_spec_file(file)
+    """Create a job from a YAML or JSON file ('-' reads standard input): {name, tasks: [...], ...}."""
+    if str(file) == "-":
+        spec = client.parse_spec(click.get_text_stream("stdin").read(), "standard input")
+    else:
+        spec = client.load_spec_file(file)
     state = client.submit_spec(env.store, spec, name)
     count = len(env.store.read_tasks(state["name"]))
     click.echo(f"Submitted job {state['name']} ({count} task{'s' if count != 1 else ''})")
