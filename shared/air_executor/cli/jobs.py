@@ -59,9 +59,14 @@ def logs(env: Env, job: str, task_id: str | None, tail: int, follow: bool) -> No
     if task_id is not None and view.problem is None and not any(t.get("id") == task_id for t in view.tasks):
         raise click.ClickException(f"job {job!r} has no task {task_id!r}")
     click.echo(f"Logs for job {job}:")
-    offsets = print_logs(env.store, view, task_id, tail)
-    if follow:
-        follow_logs(env.store, job, task_id, offsets)
+    try:
+        offsets = print_logs(env.store, view, task_id, tail)
+        if follow:
+            follow_logs(env.store, job, task_id, offsets)
+    except KeyboardInterrupt:
+        if not follow:
+            raise
+        # Ctrl-C is how one stops following: not an error.
 
 
 @click.command()
@@ -93,13 +98,25 @@ def submit(env: Env, file: Path, name: str | None, wait: bool, timeout: float | 
     click.echo(f"Submitted job {state['name']} ({count} task{'s' if count != 1 else ''})")
     if not wait:
         return 0
-    if running_manager_pid(env.config.base) is None:
-        click.echo("Note: no job manager is running on this base folder; the job waits until one starts.", err=True)
-    final = wait_for_job(env.store, state["name"], timeout)
+    try:
+        if running_manager_pid(env.config.base) is None:
+            click.echo("Note: no job manager is running on this base folder; the job waits until one starts.", err=True)
+        final = wait_for_job(env.store, state["name"], timeout)
+    except KeyboardInterrupt:
+        click.echo(_still_running(state["name"]), err=True)
+        return 130
     if final.state_name != lifecycle.COMPLETED:
         raise click.ClickException(ending(final))
     click.echo(ending(final))
     return 0
+
+
+def _still_running(job: str) -> str:
+    """What Ctrl-C on `submit --wait` means: only the waiting stopped."""
+    return (
+        f"Stopped waiting; job {job} keeps running. Follow it with 'air-executor logs --job {job} --follow' "
+        f"or 'air-executor status --job {job}'; stop it with 'air-executor cancel --job {job}'."
+    )
 
 
 @click.command()
