@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,7 +23,7 @@ from air_executor.storage.names import check_job_name
 @click.command()
 @click.option("--job", help="Only this job (and show its tasks).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@with_env
+@with_env(lenient=True)
 def status(env: Env, job: str | None, as_json: bool) -> None:
     """Show jobs: state, pending tasks, active runner, last update."""
     names = [check_job_name(job)] if job is not None else env.store.list_job_names()
@@ -52,7 +54,7 @@ def status(env: Env, job: str | None, as_json: bool) -> None:
 @click.option("--task", "task_id", help="Only this task's log.")
 @click.option("--tail", default=50, show_default=True, type=click.IntRange(min=0), help="Lines per log.")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new output until the job is done.")
-@with_env
+@with_env(lenient=True)
 def logs(env: Env, job: str, task_id: str | None, tail: int, follow: bool) -> None:
     """Show the tasks' stdout and stderr."""
     view = load_view(env.store, check_job_name(job))
@@ -71,7 +73,7 @@ def logs(env: Env, job: str, task_id: str | None, tail: int, follow: bool) -> No
 
 @click.command()
 @job_option()
-@with_env
+@with_env(lenient=True)
 def results(env: Env, job: str) -> int:
     """Print the job's results report; exit 1 unless the job completed."""
     view = load_view(env.store, check_job_name(job))
@@ -89,11 +91,7 @@ def results(env: Env, job: str) -> int:
 @with_env
 def submit(env: Env, file: Path, name: str | None, wait: bool, timeout: float | None) -> int:
     """Create a job from a YAML or JSON file ('-' reads standard input): {name, tasks: [...], ...}."""
-    if str(file) == "-":
-        spec = client.parse_spec(click.get_text_stream("stdin").read(), "standard input")
-    else:
-        spec = client.load_spec_file(file)
-    state = client.submit_spec(env.store, spec, name)
+    state = client.submit_spec(env.store, _read_job_file(file), name)
     count = len(env.store.read_tasks(state["name"]))
     click.echo(f"Submitted job {state['name']} ({count} task{'s' if count != 1 else ''})")
     if not wait:
@@ -109,6 +107,12 @@ def submit(env: Env, file: Path, name: str | None, wait: bool, timeout: float | 
         raise click.ClickException(ending(final))
     click.echo(ending(final))
     return 0
+
+
+def _read_job_file(file: Path) -> Any:
+    if str(file) == "-":
+        return client.parse_spec(sys.stdin.read(), "standard input")
+    return client.load_spec_file(file)
 
 
 def _still_running(job: str) -> str:
@@ -132,7 +136,7 @@ def reset(env: Env, job: str) -> None:
 @job_option()
 @click.option("--wait", is_flag=True, help="Wait until its running tasks have stopped.")
 @click.option("--timeout", default=60.0, show_default=True, help="With --wait: give up after this many seconds.")
-@with_env
+@with_env(lenient=True)
 def cancel(env: Env, job: str, wait: bool, timeout: float) -> None:
     """Cancel a job: pending tasks now, running ones are stopped by the manager."""
     pending, running = client.cancel_job(env.store, check_job_name(job))

@@ -35,9 +35,7 @@ def _manager_argv(env: Env) -> list[str]:
 def start(env: Env, wait_seconds: float) -> None:
     """Start the job manager in the background (log: <base>/manager.log)."""
     base = env.config.base
-    pid = running_manager_pid(base)
-    if pid is not None:
-        raise ManagerError(f"a job manager is already running on {base} (PID {pid})")
+    _refuse_if_running(env)
     base.mkdir(parents=True, exist_ok=True)
     log_path = base / LOG_FILE
     with open(log_path, "ab") as log:
@@ -57,7 +55,7 @@ def start(env: Env, wait_seconds: float) -> None:
 
 @click.command()
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait before giving up.")
-@with_env
+@with_env(lenient=True)
 def stop(env: Env, timeout: float) -> None:
     """Stop the job manager gracefully (SIGTERM); running tasks finish on their own."""
     base = env.config.base
@@ -82,9 +80,16 @@ def stop(env: Env, timeout: float) -> None:
 @with_env
 def run(env: Env) -> None:
     """Run the job manager in the foreground (for containers and supervisors)."""
+    _refuse_if_running(env)
     argv = _manager_argv(env)
     sys.stdout.flush()
     os.execv(argv[0], argv)
+
+
+def _refuse_if_running(env: Env) -> None:
+    pid = running_manager_pid(env.config.base)
+    if pid is not None:
+        raise ManagerError(f"a job manager is already running on {env.config.base} (PID {pid})")
 
 
 def _last_line(path: os.PathLike[str]) -> str:
