@@ -62,8 +62,19 @@ def create_job(
     tasks: Any,
     **options: Any,
 ) -> dict[str, Any]:
-    """Write a new job (state `waiting`, every task `pending`); returns its state document."""
+    """Write a new job (state `waiting`, every task `pending`); returns its state document.
+
+    Unknown job options and task fields are refused, so a typo (`max_paralel`,
+    `dependancies`) is an error rather than a field silently kept and never used.
+    """
     check_job_name(name)
+    refuse_unknown(f"job {name!r}", options, job_options())
+    if isinstance(tasks, list):
+        for number, task in enumerate(tasks, 1):
+            if isinstance(task, dict):
+                refuse_unknown(
+                    f"job {name!r}: task #{number} ({task.get('id', f'task-{number}')})", task, task_fields()
+                )
     if store.exists(name):
         raise JobExists(f"job {name!r} already exists in {store.jobs_path}; pick another name")
     docs = build_tasks(name, tasks)
@@ -71,9 +82,10 @@ def create_job(
         job = Job(name=name, **options)
     except ValidationError as exc:
         raise InvalidJob(f"job {name!r} is invalid: {describe_validation_error(exc)}") from None
-    except TypeError as exc:  # an unknown keyword argument
-        detail = str(exc)
-        raise InvalidJob(f"job {name!r} is invalid: {detail}") from None
+    if job.max_tasks is not None and len(docs) > job.max_tasks:
+        # The job's own cap on its tasks (dynamic ones included) holds from the start. The config's
+        # max_tasks_per_job guards what tasks queue, not what a job is written with (10,000 is fine).
+        raise InvalidJob(f"job {name!r} has {len(docs)} tasks, more than its max_tasks ({job.max_tasks})")
     state = job.to_dict()
     store.write_new_job(state, docs)
     return state
@@ -91,15 +103,11 @@ def submit_spec(store: FileStore, spec: Any, name: str | None = None) -> dict[st
     if "tasks" not in spec:
         raise InvalidJob(f"job {job_name!r} has no 'tasks' list")
     tasks = spec.pop("tasks")
-    _refuse_unknown(f"job {job_name!r}", spec, set(Job.model_fields) - {"id", "state", "created_at", "updated_at"})
-    if isinstance(tasks, list):
-        allowed = set(Task.model_fields) - _WRITTEN_BY_US
-        for number, task in enumerate(tasks, 1):
-            if isinstance(task, dict):
-                _refuse_unknown(f"job {job_name!r}: task #{number} ({task.get('id', f'task-{number}')})", task, allowed)
     return create_job(store, job_name, tasks, **spec)
 
 
+# What a job file or a client may not set: Air-Executor writes these.
+_JOB_WRITTEN_BY_US = {"id", "name", "state", "created_at", "updated_at", "error"}
 _WRITTEN_BY_US = {
     "status",
     "created_at",
@@ -115,8 +123,18 @@ _WRITTEN_BY_US = {
 }
 
 
-def _refuse_unknown(where: str, doc: Mapping[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(doc) - allowed)
+def job_options() -> set[str]:
+    """The job options a job file or a client may set (max_parallel, max_tasks, max_depth)."""
+    return set(Job.model_fields) - _JOB_WRITTEN_BY_US
+
+
+def task_fields() -> set[str]:
+    """The task fields a job file or a client may set."""
+    return set(Task.model_fields) - _WRITTEN_BY_US
+
+
+def refuse_unknown(where: str, doc: Mapping[str, Any], allowed: Iterable[str]) -> None:
+    unknown = sorted(set(doc) - set(allowed))
     if unknown:
         raise InvalidJob(f"{where}: unknown field {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
 
@@ -312,6 +330,8 @@ class Client:
         return str(create_job(self.store, job_name, tasks, **options)["id"])
 
     def add_task(self, job_name: str, command: str, args: Sequence[str] = (), **fields: Any) -> str:
+        """Queue one task; unknown fields (a typo like `dependancies`) are refused."""
+        refuse_unknown(f"job {job_name!r}: new task", fields, task_fields())
         return add_tasks(self.store, job_name, [{"command": command, "args": list(args), **fields}])[0]
 
     def state(self, job_name: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ max_parallel: 2
 tasks:
   - id: fetch
     command: echo
-    args: [fetched, 42]
+    args: [fetched, "42"]
   - id: use
     command: echo
     args: [used]

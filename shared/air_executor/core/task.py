@@ -110,16 +110,19 @@ class Task(BaseModel):
     @field_validator("args", mode="before")
     @classmethod
     def _args(cls, value: Any) -> Any:
-        # Numbers and other scalars become strings, as a shell would pass them.
+        # Arguments are strings. A JSON or YAML value that is not one (YAML reads `on`,
+        # `010`, `0x1F` and `null` as True, 8, 31 and None) is refused rather than passed
+        # on as "True" or "8": the field check below names it. Python objects a file cannot
+        # hold (a Path, say) become their text, as a shell would pass them.
         if isinstance(value, (list, tuple)):
-            return [v if isinstance(v, (str, list, dict)) else str(v) for v in value]
+            return [_as_text(v) for v in value]
         return value
 
     @field_validator("env", mode="before")
     @classmethod
     def _env(cls, value: Any) -> Any:
         if isinstance(value, dict):
-            return {str(k): v if isinstance(v, str) else str(v) for k, v in value.items()}
+            return {k: _as_text(v) for k, v in value.items()}
         return value
 
     @property
@@ -146,15 +149,54 @@ class Task(BaseModel):
 
 
 def describe_validation_error(exc: ValidationError) -> str:
-    """The first problem of a pydantic error as `field: message`."""
+    """The first problem of a pydantic error as `field: message`, in our words rather than pydantic's."""
     first = exc.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or "value"
-    message = first["msg"]
-    if first["type"] == "missing":
-        message = "is required"
-    elif "Value error, " in message:
-        message = message.split("Value error, ", 1)[1]
-    return f"{field}: {message}"
+    # Leave out pydantic's tags for union members and dict keys (`literal['all']`, `[key]`).
+    field = ".".join(str(part) for part in first["loc"] if "[" not in str(part)) or "value"
+    return f"{field}: {_explain(first)}"
+
+
+# Pydantic's error types, said the way the rest of Air-Executor says things.
+_EXPLAIN = {
+    "missing": "is required",
+    "string_type": "must be a string, got {input!r} (in a YAML file, put it in quotes)",
+    "int_type": "must be a whole number, got {input!r}",
+    "int_parsing": "must be a whole number, got {input!r}",
+    "int_from_float": "must be a whole number, got {input!r}",
+    "float_type": "must be a number, got {input!r}",
+    "float_parsing": "must be a number, got {input!r}",
+    "bool_type": "must be true or false, got {input!r}",
+    "bool_parsing": "must be true or false, got {input!r}",
+    "list_type": "must be a list, got {input!r}",
+    "dict_type": "must be a mapping, got {input!r}",
+    "model_type": "must be a mapping, got {input!r}",
+    "greater_than_equal": "must be at least {ge}, got {input!r}",
+    "greater_than": "must be above {gt}, got {input!r}",
+    "less_than_equal": "must be at most {le}, got {input!r}",
+    "less_than": "must be below {lt}, got {input!r}",
+    "too_short": "must not be empty",
+    "string_too_short": "must not be empty",
+    "literal_error": "must be {expected}, got {input!r}",
+    "enum": "must be {expected}, got {input!r}",
+    "string_pattern_mismatch": "has the wrong form, got {input!r}",
+    "extra_forbidden": "is not a known option",
+}
+
+
+def _explain(error: Any) -> str:
+    if "Value error, " in error["msg"]:
+        return str(error["msg"]).split("Value error, ", 1)[1]
+    template = _EXPLAIN.get(error["type"])
+    if template is None:
+        return str(error["msg"])
+    return template.format(input=error.get("input"), **error.get("ctx", {}))
+
+
+def _as_text(value: Any) -> Any:
+    """A value a JSON or YAML file could hold stays as it is (so only strings pass); any other object is its text."""
+    if value is None or isinstance(value, (str, int, float, list, dict)):
+        return value
+    return str(value)
 
 
 class TaskQueue:
