@@ -274,14 +274,17 @@ def reset_job(store: FileStore, job_name: str) -> int:
     """Return a failed or cancelled job to waiting; its failed and never-run tasks to pending."""
     with store.transaction(job_name) as files:
         state, tasks = files.state or {}, files.tasks or []
+        current = state.get("state")
+        if current == lifecycle.COMPLETED:
+            raise InvalidJob(f"job {job_name!r} is completed; there is nothing to reset")
+        if current not in (lifecycle.FAILED, lifecycle.CANCELLED):
+            raise InvalidJob(f"job {job_name!r} is {current}; only a failed or cancelled job can be reset")
         running = [t.get("id") for t in tasks if t.get("status") == lifecycle.RUNNING]
         if running:
             raise InvalidJob(
-                f"job {job_name!r} has running tasks ({', '.join(map(str, running))}); "
-                "wait for them or cancel the job first"
+                f"job {job_name!r} still has running tasks ({', '.join(map(str, running))}); "
+                "wait until they have stopped (air-executor cancel --job NAME --wait)"
             )
-        if state.get("state") == lifecycle.COMPLETED:
-            raise InvalidJob(f"job {job_name!r} is completed; there is nothing to reset")
         count = 0
         for task in tasks:
             if task.get("status") in (lifecycle.FAILED, lifecycle.SKIPPED, lifecycle.CANCELLED):

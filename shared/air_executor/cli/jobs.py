@@ -79,6 +79,11 @@ def results(env: Env, job: str) -> int:
     view = load_view(env.store, check_job_name(job))
     if view.problem:
         raise click.ClickException(view.problem)
+    if not view.done:
+        raise click.ClickException(
+            f"job {job} is {view.state_name}; its results are ready once it has finished "
+            f"(progress: air-executor status --job {job})"
+        )
     click.echo(format_results(view.state, view.tasks))
     return 0 if view.state.get("state") == lifecycle.COMPLETED else 1
 

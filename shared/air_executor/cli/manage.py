@@ -30,9 +30,15 @@ def _manager_argv(env: Env) -> list[str]:
 
 
 @click.command()
-@click.option("--wait", "wait_seconds", default=15.0, show_default=True, help="Seconds to wait for it to come up.")
+@click.option(
+    "--timeout",
+    default=15.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds to wait for the manager to come up; if it has not, it is stopped.",
+)
 @with_env
-def start(env: Env, wait_seconds: float) -> None:
+def start(env: Env, timeout: float) -> None:
     """Start the job manager in the background (log: <base>/manager.log)."""
     base = env.config.base
     _refuse_if_running(env)
@@ -42,7 +48,7 @@ def start(env: Env, wait_seconds: float) -> None:
         child = subprocess.Popen(
             _manager_argv(env), stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
         )
-    deadline = time.monotonic() + wait_seconds
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if running_manager_pid(base) == child.pid:
             click.echo(f"Job manager started (PID {child.pid})")
@@ -50,7 +56,17 @@ def start(env: Env, wait_seconds: float) -> None:
         if child.poll() is not None:
             raise ManagerError(f"the job manager exited at start: {_last_line(log_path)}")
         time.sleep(0.05)
-    raise ManagerError(f"the job manager did not come up within {wait_seconds:g} s; see {log_path}")
+    _stop_child(child)  # an error must not leave a manager behind that nobody knows about
+    raise ManagerError(f"the job manager did not come up within {timeout:g} s and was stopped; see {log_path}")
+
+
+def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    child.terminate()
+    try:
+        child.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 @click.command()
