@@ -103,6 +103,8 @@ def submit_spec(store: FileStore, spec: Any, name: str | None = None) -> dict[st
     if "tasks" not in spec:
         raise InvalidJob(f"job {job_name!r} has no 'tasks' list")
     tasks = spec.pop("tasks")
+    if isinstance(tasks, list):
+        tasks = [with_submit_dir(task) for task in tasks]
     return create_job(store, job_name, tasks, **spec)
 
 
@@ -267,6 +269,21 @@ def _task_doc(job_name: str, spec: Any, where: str, default_id: str) -> dict[str
     return task.to_dict()
 
 
+def with_submit_dir(spec: Any) -> Any:
+    """The task spec with `submit_dir`, the folder it is submitted from, unless it names one already.
+
+    The task runs there unless its `cwd` says otherwise, so relative paths in its
+    arguments mean what they meant where it was queued (README "Working directory").
+    """
+    if not isinstance(spec, dict) or spec.get("submit_dir"):
+        return spec
+    try:
+        here = os.getcwd()
+    except OSError:  # the caller's folder is gone: nothing worth recording
+        return spec
+    return {**spec, "submit_dir": here}
+
+
 # -- operating on whole jobs -------------------------------------------------------------
 
 
@@ -329,13 +346,19 @@ class Client:
         self.store = FileStore(base_path)
 
     def create_job(self, job_name: str, tasks: Any, **options: Any) -> str:
-        """Like the seeds' `AirExecutorClient.create_job`: returns the new job's id."""
+        """Like the seeds' `AirExecutorClient.create_job`: returns the new job's id.
+
+        Each task records the folder this is called from as its `submit_dir`.
+        """
+        if isinstance(tasks, list):
+            tasks = [with_submit_dir(task) for task in tasks]
         return str(create_job(self.store, job_name, tasks, **options)["id"])
 
     def add_task(self, job_name: str, command: str, args: Sequence[str] = (), **fields: Any) -> str:
         """Queue one task; unknown fields (a typo like `dependancies`) are refused."""
         refuse_unknown(f"job {job_name!r}: new task", fields, task_fields())
-        return add_tasks(self.store, job_name, [{"command": command, "args": list(args), **fields}])[0]
+        spec = with_submit_dir({"command": command, "args": list(args), **fields})
+        return add_tasks(self.store, job_name, [spec])[0]
 
     def state(self, job_name: str) -> dict[str, Any]:
         return self.store.read_state(job_name)

@@ -56,4 +56,4 @@ def add_task(
     if env_pairs:
         spec["env"] = _env_pairs(env_pairs)
     spec.update({key: value for key, value in options.items() if value is not None})
-    click.echo(client.add_tasks(env.store, job, [spec], config=env.config)[0])
+    click.echo(client.add_tasks(env.store, job, [client.with_submit_dir(spec)], config=env.config)[0])

@@ -77,6 +77,7 @@ class Task(BaseModel):
     retry_backoff: float | None = Field(default=None, ge=1, le=10)
     env: dict[str, str] = Field(default_factory=dict)
     cwd: str | None = None
+    submit_dir: str | None = None  # where it was submitted from: it runs there unless `cwd` says otherwise
     image: str | None = None
     cpus: float | None = Field(default=None, gt=0, le=256)
     memory: str | None = Field(default=None, pattern=r"^[0-9]+[bkmgBKMG]?$")
@@ -105,6 +106,13 @@ class Task(BaseModel):
     def _command(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be blank")
+        return value
+
+    @field_validator("submit_dir")
+    @classmethod
+    def _submit_dir(cls, value: str | None) -> str | None:
+        if value is not None and not os.path.isabs(value):
+            raise ValueError(f"must be an absolute path, got {value!r}")
         return value
 
     @field_validator("args", mode="before")
@@ -218,10 +226,10 @@ class TaskQueue:
 
     def add(self, task: Task | dict[str, Any]) -> str:
         """Queue a task; returns its id (the existing one when `dedup_key` matched)."""
-        from air_executor.client import add_tasks
+        from air_executor.client import add_tasks, with_submit_dir
 
         doc = task.to_dict() if isinstance(task, Task) else dict(task)
-        return add_tasks(self._store(), self.job_name, [doc])[0]
+        return add_tasks(self._store(), self.job_name, [with_submit_dir(doc)])[0]
 
     def list(self) -> list[Task]:
         return [Task.model_validate(doc) for doc in self._store().read_tasks(self.job_name)]
