@@ -13,7 +13,7 @@ import click
 from air_executor import client
 from air_executor.cli.common import Env, job_option, with_env
 from air_executor.cli.follow import ending, follow_logs, print_logs, wait_for_job
-from air_executor.cli.views import jobs_table, load_view, make_console, styled, tasks_table
+from air_executor.cli.views import jobs_table, load_view, make_console, show_table, styled, task_errors, tasks_table
 from air_executor.core import lifecycle
 from air_executor.report import format_results, summarise
 from air_executor.storage.manager_lock import running_manager_pid
@@ -33,20 +33,29 @@ def status(env: Env, job: str | None, as_json: bool) -> None:
         click.echo(json.dumps(out if job is None else out[0], indent=2))
         return
     console = make_console()
+    plain = not console.is_terminal
     pid = running_manager_pid(env.config.base)
     manager = f"running (PID {pid})" if pid else "not running"
-    console.print(f"Manager: {manager} — base {env.config.base}")
+    console.print(styled(f"Manager: {manager} — base {env.config.base}"), soft_wrap=True)
     if not views:
-        console.print("No jobs yet.")
+        console.print(styled(_no_jobs(env)), soft_wrap=True)
         return
-    console.print(jobs_table(views))
+    show_table(console, jobs_table(views, console.width, plain))
     for view in views:
         if view.problem:
-            console.print(styled(f"{view.name}: {view.problem}", "bold red"))
+            console.print(styled(f"{view.name}: {view.problem}", "bold red"), soft_wrap=True)
         elif view.state.get("error") and job:
-            console.print(styled(f"{view.name}: {view.state['error']}", "red"))
+            console.print(styled(f"{view.name}: {view.state['error']}", "red"), soft_wrap=True)
     if job is not None and views[0].tasks:
-        console.print(tasks_table(views[0]))
+        show_table(console, tasks_table(views[0], console.width, plain), f"Tasks of {views[0].name}")
+        for line in [] if plain else task_errors(views[0]):
+            console.print(line, soft_wrap=True)
+
+
+def _no_jobs(env: Env) -> str:
+    if not env.store.jobs_path.is_dir():
+        return f"No jobs: {env.store.jobs_path} does not exist (is --base-path the folder you meant?)"
+    return f"No jobs in {env.store.jobs_path}."
 
 
 @click.command()
