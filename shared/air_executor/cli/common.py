@@ -138,3 +138,40 @@ def job_option(required: bool = True) -> Callable[[F], F]:
         envvar="AIR_EXECUTOR_JOB" if not required else None,
         help="Job name.",
     )
+
+
+LOCK_TIMEOUT = 30.0  # as long as the job store waits for a job's lock
+LOCK_NOTICE_AFTER = 1.0
+
+
+def wait_for_job_lock(job_folder: str, job: str, timeout: float = LOCK_TIMEOUT) -> None:
+    """Before changing a job: while another process holds its lock, say so (after a second) and wait.
+
+    The store then takes the lock itself; this only makes a long wait visible instead of
+    30 silent seconds. A shared, non-blocking probe fails only while someone holds it.
+    """
+    import fcntl
+    import time
+
+    try:
+        fd = os.open(os.path.join(job_folder, ".lock"), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:  # no lock file yet (or no job): nobody can hold it
+        return
+    try:
+        start, told = time.monotonic(), False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                return  # free; closing the file below lets go of the probe
+            except BlockingIOError:
+                waited = time.monotonic() - start
+                if waited >= timeout:
+                    from air_executor.errors import LockTimeout
+
+                    raise LockTimeout(f"timed out after {timeout:g} s waiting for the lock of job {job}") from None
+                if not told and waited >= LOCK_NOTICE_AFTER:
+                    click.echo(f"Waiting for job {job}'s lock ({job_folder}/.lock): another process holds it", err=True)
+                    told = True
+                time.sleep(0.05)
+    finally:
+        os.close(fd)

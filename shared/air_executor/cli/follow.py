@@ -43,7 +43,8 @@ def print_logs(store: FileStore, view: JobView, task_id: str | None, tail: int) 
 
 def follow_logs(store: FileStore, job: str, task_id: str | None, offsets: dict[Path, int]) -> None:
     """Print new output as it is written, until the job is done (Ctrl-C stops earlier)."""
-    current: Path | None = None
+    # print_logs ended with the last log it showed: more of that log needs no second header.
+    current: Path | None = next(reversed(offsets), None)
     while True:
         view = load_view(store, job)
         for tid, path in _log_files(store, view, task_id):

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from air_executor import client
-from air_executor.cli.common import Env, job_option, with_env
+from air_executor.cli.common import Env, job_option, wait_for_job_lock, with_env
 from air_executor.cli.follow import ending, follow_logs, print_logs, wait_for_job
 from air_executor.cli.views import jobs_table, load_view, make_console, show_table, styled, task_errors, tasks_table
 from air_executor.core import lifecycle
@@ -142,7 +142,8 @@ def _still_running(job: str) -> str:
 @with_env
 def reset(env: Env, job: str) -> None:
     """Return a failed or cancelled job to waiting; failed and never-run tasks run again."""
-    count = client.reset_job(env.store, check_job_name(job))
+    wait_for_job_lock(env.store.job_folder(check_job_name(job)), job)
+    count = client.reset_job(env.store, job)
     click.echo(f"Job {job} reset to waiting ({count} task{'s' if count != 1 else ''} back to pending)")
 
 
@@ -153,7 +154,8 @@ def reset(env: Env, job: str) -> None:
 @with_env(lenient=True)
 def cancel(env: Env, job: str, wait: bool, timeout: float) -> None:
     """Cancel a job: pending tasks now, running ones are stopped by the manager."""
-    pending, running = client.cancel_job(env.store, check_job_name(job))
+    wait_for_job_lock(env.store.job_folder(check_job_name(job)), job)
+    pending, running = client.cancel_job(env.store, job)
     click.echo(f"Cancelled job {job}: {pending} pending task(s) cancelled, {running} running task(s) being stopped")
     deadline = time.monotonic() + timeout
     while wait and load_view(env.store, job).count(lifecycle.RUNNING):

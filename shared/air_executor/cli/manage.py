@@ -77,7 +77,8 @@ def stop(env: Env, timeout: float) -> None:
     base = env.config.base
     pid = running_manager_pid(base)
     if pid is None:
-        click.echo(f"No job manager is running on {base}")
+        missing = "" if base.is_dir() else " (no such folder: is --base-path the folder you meant?)"
+        click.echo(f"No job manager is running on {base}{missing}")
         return
     click.echo(f"Stopping job manager (PID {pid})...")
     try:

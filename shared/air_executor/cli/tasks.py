@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from air_executor import client
-from air_executor.cli.common import Env, with_env
+from air_executor.cli.common import Env, wait_for_job_lock, with_env
 from air_executor.errors import InvalidJob
 
 
@@ -51,9 +51,10 @@ def add_task(
     records it as its parent.
     """
     spec: dict[str, Any] = {"command": command, "args": list(args), "dependencies": list(depends_on)}
-    if task_id:
+    if task_id is not None:  # `--id ""` is a bad id, not "no id"
         spec["id"] = task_id
     if env_pairs:
         spec["env"] = _env_pairs(env_pairs)
     spec.update({key: value for key, value in options.items() if value is not None})
+    wait_for_job_lock(env.store.job_folder(job), job)
     click.echo(client.add_tasks(env.store, job, [client.with_submit_dir(spec)], config=env.config)[0])
