@@ -1,7 +1,8 @@
 """The client API: create jobs, queue tasks, reset, cancel and read jobs, all under the job lock.
 
 The CLI, the Airflow provider and user code call these; the seeds' `TaskQueue`
-delegates here too.
+delegates here too. Queuing a task (`add_tasks`) is on the path of `add-task`, which
+tasks run in loops: it imports pydantic and the config model only when it needs them.
 """
 
 from __future__ import annotations
@@ -9,18 +10,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from air_executor.config import Config
-from air_executor.core import lifecycle
+from air_executor import config_file
+from air_executor.core import lifecycle, task_rules
 from air_executor.core.clock import now_iso
-from air_executor.core.job import Job
-from air_executor.core.task import Task, describe_validation_error
 from air_executor.errors import InvalidJob, JobExists, LimitExceeded
 from air_executor.storage.file_store import FileStore
-from air_executor.storage.names import check_job_name
+from air_executor.storage.names import check_job_name, is_valid_name
+
+if TYPE_CHECKING:
+    from air_executor.config import Config
 
 # The runner puts a task's context in its environment (README "Dynamic tasks").
 ENV_JOB = "AIR_EXECUTOR_JOB"
@@ -67,6 +67,11 @@ def create_job(
     Unknown job options and task fields are refused, so a typo (`max_paralel`,
     `dependancies`) is an error rather than a field silently kept and never used.
     """
+    from pydantic import ValidationError
+
+    from air_executor.core.job import Job
+    from air_executor.core.task import describe_validation_error
+
     check_job_name(name)
     refuse_unknown(f"job {name!r}", options, job_options())
     if isinstance(tasks, list):
@@ -127,11 +132,15 @@ _WRITTEN_BY_US = {
 
 def job_options() -> set[str]:
     """The job options a job file or a client may set (max_parallel, max_tasks, max_depth)."""
+    from air_executor.core.job import Job
+
     return set(Job.model_fields) - _JOB_WRITTEN_BY_US
 
 
 def task_fields() -> set[str]:
     """The task fields a job file or a client may set."""
+    from air_executor.core.task import Task
+
     return set(Task.model_fields) - _WRITTEN_BY_US
 
 
@@ -172,7 +181,7 @@ def add_tasks(
     specs: Iterable[Any],
     *,
     parent: str | None = None,
-    config: Config | None = None,
+    config: Config | config_file.Guardrails | None = None,
 ) -> list[str]:
     """Queue tasks in an existing job, with the dynamic-task guardrails; returns their ids.
 
@@ -181,7 +190,7 @@ def add_tasks(
     """
     if parent is None and os.environ.get(ENV_JOB) == job_name:
         parent = os.environ.get(ENV_TASK) or None
-    config = config or Config.load(base_path=store.base_path)
+    config = config or guardrails(store.base)
     ids: list[str] = []
     with store.transaction(job_name, require_tasks=False) as files:
         state, tasks = files.state or {}, files.tasks if files.tasks is not None else []
@@ -199,6 +208,24 @@ def add_tasks(
     return ids
 
 
+def guardrails(
+    base: str | os.PathLike[str] | None, config_path: str | os.PathLike[str] | None = None
+) -> Config | config_file.Guardrails:
+    """The dynamic-task guardrails (max_tasks_per_job, max_spawn_depth) for a base folder.
+
+    Their defaults, read without pydantic, unless the config file or the environment sets
+    one: then the config model checks those two (and only those: queuing a task needs
+    nothing else, so a bad unrelated setting does not stop a task from queuing work).
+    """
+    source = config_file.read(config_path, base, os.environ, config_file.GUARDRAILS, only_names=True)
+    light = config_file.default_guardrails(source)
+    if light is not None:
+        return light
+    from air_executor.config import Config
+
+    return Config.from_source(source, only=config_file.GUARDRAILS)
+
+
 def _check_open(job_name: str, state: Mapping[str, Any]) -> None:
     """Tasks may join a waiting, working or completed job; a failed or cancelled one needs `reset`."""
     current = state.get("state")
@@ -207,7 +234,11 @@ def _check_open(job_name: str, state: Mapping[str, Any]) -> None:
 
 
 def _child_depth(
-    job_name: str, tasks: list[dict[str, Any]], parent: str | None, state: Mapping[str, Any], config: Config
+    job_name: str,
+    tasks: list[dict[str, Any]],
+    parent: str | None,
+    state: Mapping[str, Any],
+    config: Config | config_file.Guardrails,
 ) -> int:
     if parent is None:
         return 0
@@ -231,7 +262,7 @@ def _add_one(
     parent: str | None,
     depth: int,
     state: Mapping[str, Any],
-    config: Config,
+    config: Config | config_file.Guardrails,
 ) -> str:
     key = spec.get("dedup_key") if isinstance(spec, dict) else None
     if key is not None:
@@ -265,8 +296,69 @@ def _task_doc(job_name: str, spec: Any, where: str, default_id: str) -> dict[str
     doc.setdefault("status", lifecycle.PENDING)
     if doc["status"] != lifecycle.PENDING:
         raise InvalidJob(f"job {job_name!r}: new task {doc['id']!r} must be pending")
-    task = Task.parse(doc, f"job {job_name!r}: {where} ({doc['id']})")
-    return task.to_dict()
+    light = light_task_doc(doc)
+    if light is not None:
+        return light
+    from air_executor.core.task import Task
+
+    return Task.parse(doc, f"job {job_name!r}: {where} ({doc['id']})").to_dict()
+
+
+# The optional fields light_task_doc vouches for, in the Task model's order, and what each must be.
+_LIGHT_FIELDS = {
+    "timeout": lambda v: _is_int(v) and task_rules.TIMEOUT[0] <= v <= task_rules.TIMEOUT[1],
+    # 0 is the model's default, which its document leaves out: that case goes through the model.
+    "retries": lambda v: _is_int(v) and max(1, task_rules.RETRIES[0]) <= v <= task_rules.RETRIES[1],
+    "retry_delay": lambda v: _is_number(v) and task_rules.RETRY_DELAY[0] <= v <= task_rules.RETRY_DELAY[1],
+    "env": lambda v: isinstance(v, dict) and bool(v) and all(_is_str(k) and _is_str(x) for k, x in v.items()),
+    "cwd": lambda v: _is_str(v),
+    "submit_dir": lambda v: _is_str(v) and os.path.isabs(v),
+    "image": lambda v: _is_str(v),
+    "dedup_key": lambda v: _is_str(v),
+}
+_LIGHT_SEED = {"id", "job_name", "command", "args", "dependencies", "status"}
+
+
+def light_task_doc(doc: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What `Task.parse(doc).to_dict()` returns for a simple new task, built without pydantic.
+
+    Simple: only the fields below, each plainly valid. Anything else returns None and
+    goes through the Task model, which also words every refusal, so this path never
+    refuses and never accepts what the model would not (tests/shared/test_light_task_doc.py
+    checks both give the same document).
+    """
+    if not set(doc) <= _LIGHT_SEED | set(_LIGHT_FIELDS) or doc.get("status") != lifecycle.PENDING:
+        return None
+    command, args, deps = doc.get("command"), doc.get("args", []), doc.get("dependencies", [])
+    simple = (
+        is_valid_name(doc.get("id"))
+        and isinstance(command, str)
+        and bool(command.strip())
+        and isinstance(args, list)
+        and all(_is_str(a) for a in args)
+        and isinstance(deps, list)
+        and all(_is_str(d) for d in deps)
+        and _is_str(doc.get("job_name"))
+        and all(check(doc[key]) for key, check in _LIGHT_FIELDS.items() if key in doc and doc[key] is not None)
+    )
+    if not simple:
+        return None
+    new = {**dict.fromkeys(task_rules.SEED_FIELDS), "args": args, "dependencies": deps, "created_at": now_iso()}
+    new.update((key, doc[key]) for key in ("id", "job_name", "command", "status"))
+    new.update((key, doc[key]) for key in _LIGHT_FIELDS if doc.get(key) is not None)
+    return new
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def with_submit_dir(spec: Any) -> Any:

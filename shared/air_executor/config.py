@@ -8,7 +8,7 @@ the value given. A test checks that each rule's bounds match its constraints.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -82,9 +82,14 @@ class Config(BaseModel):
         the file's `base_path` (relative to the file's folder), the default `.air-executor`.
         """
         env = os.environ if environ is None else environ
-        source = _read(config_file, base_path, env)
+        return cls.from_source(_read(config_file, base_path, env))
+
+    @classmethod
+    def from_source(cls, source: sources.Source, only: Iterable[str] | None = None) -> Config:
+        """Validate what was read (only the settings named in `only`, if given; the rest keep defaults)."""
+        values = source.values if only is None else {k: v for k, v in source.values.items() if k in set(only)}
         try:
-            return cls.model_validate(source.values)
+            return cls.model_validate(values)
         except ValidationError as exc:
             raise ConfigError(_describe(exc, source)) from None
 

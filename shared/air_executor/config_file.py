@@ -24,6 +24,20 @@ STRUCTURED = frozenset({"container_options"})  # given in the environment as JSO
 # when neither the file nor the environment sets them (Config's fields use these too).
 DEFAULT_MAX_TASKS_PER_JOB = 1000
 DEFAULT_MAX_SPAWN_DEPTH = 10
+GUARDRAILS = ("max_tasks_per_job", "max_spawn_depth")
+
+
+class Guardrails:
+    """The two settings queuing a task needs, at their defaults."""
+
+    def __init__(self) -> None:
+        self.max_tasks_per_job = DEFAULT_MAX_TASKS_PER_JOB
+        self.max_spawn_depth = DEFAULT_MAX_SPAWN_DEPTH
+
+
+def default_guardrails(source: Source) -> Guardrails | None:
+    """The guardrails' defaults, unless the file or the environment sets one (then Config must check it)."""
+    return None if any(name in source.values for name in GUARDRAILS) else Guardrails()
 
 
 class Source:
@@ -47,8 +61,13 @@ def read(
     base_path: str | os.PathLike[str] | None,
     environ: Mapping[str, str],
     names: Iterable[str],
+    *,
+    only_names: bool = False,
 ) -> Source:
     """The file (explicit, else `<base>/config.yaml` if present), then the environment's overrides of `names`.
+
+    `only_names`: the caller needs `names` alone, so a file that mentions none of them
+    (nor `base_path`, when that is still to be found) is not parsed at all.
 
     The base folder comes from, in order: `base_path`, `$AIR_EXECUTOR_BASE_PATH`, the
     file's `base_path` (relative to the file's folder), the default `.air-executor`.
@@ -56,8 +75,10 @@ def read(
     explicit_base = str(base_path) if base_path is not None else environ.get(BASE_ENV)
     path = config_path(config_file or environ.get(CONFIG_ENV), explicit_base)
     source = Source(path=path)
+    names = list(names)
     if path is not None:
-        source.values = read_yaml(path)
+        wanted = None if not only_names else names if explicit_base else [*names, "base_path"]
+        source.values = read_yaml(path, wanted)
         _anchor_base(source.values, path)
     for name in names:
         value = environ.get(ENV_PREFIX + name.upper())
@@ -79,13 +100,23 @@ def config_path(config_file: str | os.PathLike[str] | None, base: str | None) ->
     return default if default.is_file() else None
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path, wanted: Iterable[str] | None = None) -> dict[str, Any]:
+    """The file's settings; with `wanted`, `{}` when its text names none of them.
+
+    A YAML key is in the text as written, so a file that never names a wanted setting
+    cannot set it: `add-task`, which needs two settings, then skips importing PyYAML
+    (a third of its start-up) for a config.yaml that only sets, say, the log format.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from None
+    if wanted is not None and not any(name in text for name in wanted):
+        return {}
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config {path}: {exc}") from None
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -9,34 +9,18 @@ command-line value always beats `$AIR_EXECUTOR_BASE_PATH` and `$AIR_EXECUTOR_CON
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from air_executor.errors import ConfigError
+from air_executor.cli.basics import GLOBALS, check_base, wait_for_job_lock  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
     from air_executor.config import Config
     from air_executor.storage.file_store import FileStore
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class Globals:
-    """The global options as given on the command line (None when not given)."""
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.base_path: str | None = None
-        self.config_file: str | None = None
-        self.debug = False
-
-
-GLOBALS = Globals()  # one command per process: main() reads `debug` after the command ran
 
 
 class Env:
@@ -117,19 +101,6 @@ def load_config(lenient: bool) -> Config:
     return config
 
 
-def check_base(base: os.PathLike[str]) -> None:
-    """Refuse a base folder that is a file, or lies under one, in one line rather than a traceback."""
-    path = os.fspath(base)
-    for folder in (path, os.path.join(path, "jobs")):
-        if os.path.exists(folder) and not os.path.isdir(folder):
-            raise ConfigError(f"base path {path} is not usable: {folder} is not a folder")
-    parent = os.path.dirname(path)
-    while parent and not os.path.exists(parent):
-        parent = os.path.dirname(parent) if os.path.dirname(parent) != parent else ""
-    if parent and not os.path.isdir(parent):
-        raise ConfigError(f"base path {path} is not usable: {parent} is a file, not a folder")
-
-
 def job_option(required: bool = True) -> Callable[[F], F]:
     return click.option(
         "--job",
@@ -138,40 +109,3 @@ def job_option(required: bool = True) -> Callable[[F], F]:
         envvar="AIR_EXECUTOR_JOB" if not required else None,
         help="Job name.",
     )
-
-
-LOCK_TIMEOUT = 30.0  # as long as the job store waits for a job's lock
-LOCK_NOTICE_AFTER = 1.0
-
-
-def wait_for_job_lock(job_folder: str, job: str, timeout: float = LOCK_TIMEOUT) -> None:
-    """Before changing a job: while another process holds its lock, say so (after a second) and wait.
-
-    The store then takes the lock itself; this only makes a long wait visible instead of
-    30 silent seconds. A shared, non-blocking probe fails only while someone holds it.
-    """
-    import fcntl
-    import time
-
-    try:
-        fd = os.open(os.path.join(job_folder, ".lock"), os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:  # no lock file yet (or no job): nobody can hold it
-        return
-    try:
-        start, told = time.monotonic(), False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                return  # free; closing the file below lets go of the probe
-            except BlockingIOError:
-                waited = time.monotonic() - start
-                if waited >= timeout:
-                    from air_executor.errors import LockTimeout
-
-                    raise LockTimeout(f"timed out after {timeout:g} s waiting for the lock of job {job}") from None
-                if not told and waited >= LOCK_NOTICE_AFTER:
-                    click.echo(f"Waiting for job {job}'s lock ({job_folder}/.lock): another process holds it", err=True)
-                    told = True
-                time.sleep(0.05)
-    finally:
-        os.close(fd)

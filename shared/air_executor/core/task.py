@@ -12,21 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from air_executor.core import lifecycle
 from air_executor.core.clock import now_iso
 from air_executor.core.container import ContainerOptions
+from air_executor.core.task_rules import RETRIES, RETRY_BACKOFF, RETRY_DELAY, SEED_FIELDS, TIMEOUT
 from air_executor.errors import InvalidJob, InvalidName
 from air_executor.storage.names import check_task_id
-
-SEED_FIELDS = (
-    "id",
-    "job_name",
-    "command",
-    "args",
-    "dependencies",
-    "status",
-    "created_at",
-    "started_at",
-    "completed_at",
-    "error",
-)
 
 
 class TaskStatus(str, Enum):
@@ -71,10 +59,10 @@ class Task(BaseModel):
     completed_at: str | None = None
     error: str | None = None
     # Optional: how to run it.
-    timeout: int | None = Field(default=None, ge=1, le=86_400)
-    retries: int = Field(default=0, ge=0, le=100)
-    retry_delay: float | None = Field(default=None, ge=0, le=86_400)
-    retry_backoff: float | None = Field(default=None, ge=1, le=10)
+    timeout: int | None = Field(default=None, ge=TIMEOUT[0], le=TIMEOUT[1])
+    retries: int = Field(default=0, ge=RETRIES[0], le=RETRIES[1])
+    retry_delay: float | None = Field(default=None, ge=RETRY_DELAY[0], le=RETRY_DELAY[1])
+    retry_backoff: float | None = Field(default=None, ge=RETRY_BACKOFF[0], le=RETRY_BACKOFF[1])
     env: dict[str, str] = Field(default_factory=dict)
     cwd: str | None = None
     submit_dir: str | None = None  # where it was submitted from: it runs there unless `cwd` says otherwise
