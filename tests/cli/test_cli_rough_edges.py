@@ -1,4 +1,7 @@
-"""Small things a user notices: a held lock is announced, a followed log has one header, where it looked."""
+"""Small things a user notices: a held lock is announced, commands say where they looked, empty ids.
+
+(`logs --follow` printing each header once: tests/cli/test_cli_logs.py.)
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from conftest import CLI, Base, ManagerProcess, cli, error_line, gated_task, wait_for
+from conftest import CLI, Base, cli, error_line
 
 
 def test_a_command_waiting_on_a_held_job_lock_says_so(base: Base) -> None:
@@ -36,33 +39,6 @@ def test_a_command_waiting_on_a_held_job_lock_says_so(base: Base) -> None:
         out, err = proc.communicate(timeout=60)
     assert (proc.returncode, out, err) == (0, "second\n", "")
     assert [t["id"] for t in base.tasks("locked")] == ["first", "second"]
-
-
-def test_logs_follow_prints_each_header_once(base: Base, manager: ManagerProcess, tmp_path: Path) -> None:
-    """Output that arrives while following the task whose log was printed last comes without a second header."""
-    gate = tmp_path / "gate"
-    base.submit("once", [gated_task("slow", gate, before="early", after="late")])
-    wait_for(lambda: base.log("once", "slow") == "early\n", what="the first line")
-    env = {**os.environ, "AIR_EXECUTOR_BASE_PATH": str(base.path)}
-    follower = subprocess.Popen(
-        [CLI, "logs", "--job", "once", "--follow"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert follower.stdout is not None
-        assert [follower.stdout.readline() for _ in range(4)] == [
-            "Logs for job once:\n",
-            "\n",
-            "--- slow.log ---\n",
-            "early\n",
-        ]
-        gate.touch()
-        rest, err = follower.communicate(timeout=60)
-    finally:
-        if follower.poll() is None:
-            follower.kill()
-            follower.wait()
-    assert (follower.returncode, err) == (0, "")
-    assert rest == "late\n", rest
 
 
 def test_stop_and_status_say_which_folder_they_looked_at(tmp_path: Path) -> None:

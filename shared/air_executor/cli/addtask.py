@@ -40,9 +40,10 @@ class Formatter(argparse.HelpFormatter):
 def main(argv: list[str], given: Globals | None = None) -> int:
     """Run `add-task` with `argv` (after the command name); returns the exit code."""
     given = given or Globals()
-    debug = given.debug or "--debug" in argv
+    debug = given.debug
     try:
         options = parser().parse_args(argv)
+        debug = debug or options.debug
         print(add_task(options, given))
     except UsageProblem as exc:
         print(f"error: {exc} (see '{PROG} --help')", file=sys.stderr)

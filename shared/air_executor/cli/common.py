@@ -45,24 +45,30 @@ def global_options(func: F) -> F:
 
         return callback
 
-    options = (
-        click.option(
+    paths = (
+        (
             "--base-path",
-            type=click.Path(file_okay=False),
-            expose_value=False,
-            callback=remember("base_path"),
-            help="Base folder holding jobs/ (default: $AIR_EXECUTOR_BASE_PATH or .air-executor).",
+            "base_path",
+            click.Path(file_okay=False),
+            "Base folder holding jobs/",
+            "$AIR_EXECUTOR_BASE_PATH or .air-executor",
         ),
-        click.option(
+        (
             "--config",
-            type=click.Path(dir_okay=False),
-            expose_value=False,
-            callback=remember("config_file"),
-            help="Config file (default: $AIR_EXECUTOR_CONFIG or <base>/config.yaml).",
+            "config_file",
+            click.Path(dir_okay=False),
+            "Config file",
+            "$AIR_EXECUTOR_CONFIG or <base>/config.yaml",
         ),
+    )
+    options = [
+        click.option(flag, type=kind, expose_value=False, callback=remember(name), help=f"{what} (default: {default}).")
+        for flag, name, kind, what, default in paths
+    ]
+    options.append(
         click.option(
             "--debug", is_flag=True, expose_value=False, callback=remember("debug"), help="Show tracebacks on errors."
-        ),
+        )
     )
     for option in reversed(options):
         func = option(func)
