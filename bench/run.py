@@ -13,6 +13,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import cli_cost  # noqa: E402
 import dispatch  # noqa: E402
 import idle  # noqa: E402
 import report  # noqa: E402
@@ -29,6 +30,7 @@ FULL = {
     "runner_cost": 50,
     "scale": [100, 1000, 10000],
     "idle": 60.0,
+    "cli": 30,
 }
 QUICK = {
     "latency": 5,
@@ -39,7 +41,11 @@ QUICK = {
     "runner_cost": 5,
     "scale": [10, 30],
     "idle": 2.0,
+    "cli": 5,
 }
+
+
+GROUPS = ["dispatch", "throughput", "runner", "scale", "idle", "cli"]
 
 
 def docker_image() -> str | None:
@@ -59,12 +65,12 @@ def docker_image() -> str | None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small counts: checks the benchmark runs")
-    parser.add_argument("--only", choices=["dispatch", "throughput", "runner", "scale", "idle"], action="append")
+    parser.add_argument("--only", choices=GROUPS, action="append")
     parser.add_argument("--out", type=Path, default=report.RESULTS, help="folder for latest.{json,md,png}")
     args = parser.parse_args()
     settings = QUICK if args.quick else FULL
-    image = docker_image()
-    wanted = set(args.only or ["dispatch", "throughput", "runner", "scale", "idle"])
+    wanted = set(args.only or GROUPS)
+    image = docker_image() if wanted & {"dispatch", "throughput"} else None  # only these use Docker
     rows: list[dict[str, Any]] = []
     if "dispatch" in wanted:
         rows += dispatch.run(settings["latency"], settings["docker_latency"], image)
@@ -76,6 +82,8 @@ def main() -> int:
         rows += scale.run(settings["scale"])
     if "idle" in wanted:
         rows += idle.run(settings["idle"])
+    if "cli" in wanted:
+        rows += cli_cost.run(settings["cli"])
     print(f"results: {report.save(rows, {**settings, 'docker': bool(image)}, args.out)}")
     return 0
 

@@ -251,3 +251,23 @@ def naive_write(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as handle:
         json.dump(data, handle, indent=2)
+
+
+def plain_table(stdout: str, header_start: str) -> list[dict[str, str]]:
+    """The rows of a table printed for a pipe (plain columns), found by its header line's first column."""
+    import re
+
+    lines = stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+    header = lines[at]
+    names = re.split(r"\s{2,}", header.strip())
+    starts: list[int] = []
+    for name in names:
+        starts.append(header.index(name, starts[-1] + 1 if starts else 0))
+    rows = []
+    for line in lines[at + 1 :]:
+        if not line.strip() or line.split()[0].endswith(":"):  # a blank line or a message ends the table
+            break
+        ends = [*starts[1:], None]
+        rows.append({name: line[start:end].strip() for name, start, end in zip(names, starts, ends, strict=True)})
+    return rows

@@ -197,12 +197,12 @@ def spawn(store: FileStore, job: str, task: dict[str, Any], log_fd: int) -> int 
         return Outcome(lifecycle.FAILED_TO_START, "invalid task: command must be a string and args a list of strings")
     command = argv[0]
     environ = _environment(store, job, task)
-    cwd = task.get("cwd")
     try:
-        if cwd:
-            os.chdir(cwd)
+        note = _enter_working_directory(task, store.job_folder(job))
     except OSError as exc:
-        return Outcome(lifecycle.FAILED_TO_START, f"working directory {cwd!r} is not usable: {exc.strerror}")
+        return Outcome(lifecycle.FAILED_TO_START, f"working directory {exc.filename!r} is not usable: {exc.strerror}")
+    if note:
+        os.write(log_fd, f"[air-executor] {note}\n".encode())
     program = _which(command, environ["PATH"])
     if program is None:
         return Outcome(lifecycle.FAILED_TO_START, f"command not found: {command}")
@@ -228,6 +228,29 @@ def spawn(store: FileStore, job: str, task: dict[str, Any], log_fd: int) -> int 
         return Outcome(lifecycle.FAILED_TO_START, f"command not executable: {command}")
     except (OSError, ValueError) as exc:
         return Outcome(lifecycle.FAILED_TO_START, f"cannot start {command!r}: {getattr(exc, 'strerror', None) or exc}")
+
+
+def _enter_working_directory(task: dict[str, Any], job_folder: str) -> str | None:
+    """Change to where the command runs; returns a note for the task's log when it had to fall back.
+
+    Its `cwd` if set (an unusable one raises: the task fails); else `submit_dir`, the folder
+    it was queued from, if this runner can enter it; else its job's folder.
+    """
+    cwd = task.get("cwd")
+    if cwd:
+        os.chdir(cwd)
+        return None
+    submit_dir = task.get("submit_dir")
+    if not submit_dir:
+        os.chdir(job_folder)  # written by a client that records no folder: nothing to report
+        return None
+    try:
+        os.chdir(submit_dir)
+        return None
+    except OSError as exc:
+        reason = f"cannot enter the submit directory {submit_dir} ({exc.strerror})"
+    os.chdir(job_folder)
+    return f"running in {job_folder}: {reason}"
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)

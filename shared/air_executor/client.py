@@ -1,7 +1,8 @@
 """The client API: create jobs, queue tasks, reset, cancel and read jobs, all under the job lock.
 
 The CLI, the Airflow provider and user code call these; the seeds' `TaskQueue`
-delegates here too.
+delegates here too. Queuing a task (`add_tasks`) is on the path of `add-task`, which
+tasks run in loops: it imports pydantic and the config model only when it needs them.
 """
 
 from __future__ import annotations
@@ -9,18 +10,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from air_executor.config import Config
-from air_executor.core import lifecycle
+from air_executor import config_file
+from air_executor.core import lifecycle, task_rules
 from air_executor.core.clock import now_iso
-from air_executor.core.job import Job
-from air_executor.core.task import Task, describe_validation_error
 from air_executor.errors import InvalidJob, JobExists, LimitExceeded
 from air_executor.storage.file_store import FileStore
-from air_executor.storage.names import check_job_name
+from air_executor.storage.names import check_job_name, is_valid_name
+
+if TYPE_CHECKING:
+    from air_executor.config import Config
 
 # The runner puts a task's context in its environment (README "Dynamic tasks").
 ENV_JOB = "AIR_EXECUTOR_JOB"
@@ -62,8 +62,24 @@ def create_job(
     tasks: Any,
     **options: Any,
 ) -> dict[str, Any]:
-    """Write a new job (state `waiting`, every task `pending`); returns its state document."""
+    """Write a new job (state `waiting`, every task `pending`); returns its state document.
+
+    Unknown job options and task fields are refused, so a typo (`max_paralel`,
+    `dependancies`) is an error rather than a field silently kept and never used.
+    """
+    from pydantic import ValidationError
+
+    from air_executor.core.job import Job
+    from air_executor.core.task import describe_validation_error
+
     check_job_name(name)
+    refuse_unknown(f"job {name!r}", options, job_options())
+    if isinstance(tasks, list):
+        for number, task in enumerate(tasks, 1):
+            if isinstance(task, dict):
+                refuse_unknown(
+                    f"job {name!r}: task #{number} ({task.get('id', f'task-{number}')})", task, task_fields()
+                )
     if store.exists(name):
         raise JobExists(f"job {name!r} already exists in {store.jobs_path}; pick another name")
     docs = build_tasks(name, tasks)
@@ -71,9 +87,10 @@ def create_job(
         job = Job(name=name, **options)
     except ValidationError as exc:
         raise InvalidJob(f"job {name!r} is invalid: {describe_validation_error(exc)}") from None
-    except TypeError as exc:  # an unknown keyword argument
-        detail = str(exc)
-        raise InvalidJob(f"job {name!r} is invalid: {detail}") from None
+    if job.max_tasks is not None and len(docs) > job.max_tasks:
+        # The job's own cap on its tasks (dynamic ones included) holds from the start. The config's
+        # max_tasks_per_job guards what tasks queue, not what a job is written with (10,000 is fine).
+        raise InvalidJob(f"job {name!r} has {len(docs)} tasks, more than its max_tasks ({job.max_tasks})")
     state = job.to_dict()
     store.write_new_job(state, docs)
     return state
@@ -91,15 +108,13 @@ def submit_spec(store: FileStore, spec: Any, name: str | None = None) -> dict[st
     if "tasks" not in spec:
         raise InvalidJob(f"job {job_name!r} has no 'tasks' list")
     tasks = spec.pop("tasks")
-    _refuse_unknown(f"job {job_name!r}", spec, set(Job.model_fields) - {"id", "state", "created_at", "updated_at"})
     if isinstance(tasks, list):
-        allowed = set(Task.model_fields) - _WRITTEN_BY_US
-        for number, task in enumerate(tasks, 1):
-            if isinstance(task, dict):
-                _refuse_unknown(f"job {job_name!r}: task #{number} ({task.get('id', f'task-{number}')})", task, allowed)
+        tasks = [with_submit_dir(task) for task in tasks]
     return create_job(store, job_name, tasks, **spec)
 
 
+# What a job file or a client may not set: Air-Executor writes these.
+_JOB_WRITTEN_BY_US = {"id", "name", "state", "created_at", "updated_at", "error"}
 _WRITTEN_BY_US = {
     "status",
     "created_at",
@@ -115,28 +130,49 @@ _WRITTEN_BY_US = {
 }
 
 
-def _refuse_unknown(where: str, doc: Mapping[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(doc) - allowed)
+def job_options() -> set[str]:
+    """The job options a job file or a client may set (max_parallel, max_tasks, max_depth)."""
+    from air_executor.core.job import Job
+
+    return set(Job.model_fields) - _JOB_WRITTEN_BY_US
+
+
+def task_fields() -> set[str]:
+    """The task fields a job file or a client may set."""
+    from air_executor.core.task import Task
+
+    return set(Task.model_fields) - _WRITTEN_BY_US
+
+
+def refuse_unknown(where: str, doc: Mapping[str, Any], allowed: Iterable[str]) -> None:
+    unknown = sorted(set(doc) - set(allowed))
     if unknown:
         raise InvalidJob(f"{where}: unknown field {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
 
 
 def load_spec_file(path: str | os.PathLike[str]) -> Any:
     """Parse a job file: JSON if it ends in .json, else YAML (which also reads JSON)."""
-    import json
-
-    import yaml
-
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidJob(f"cannot read job file {file}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise InvalidJob(f"job file {file} is not UTF-8 text") from None
+    return parse_spec(text, f"job file {file}", as_json=file.suffix == ".json")
+
+
+def parse_spec(text: str, source: str, *, as_json: bool = False) -> Any:
+    """Parse a job document read from `source` (a file, or standard input): JSON or YAML."""
+    import json
+
+    import yaml
+
     try:
-        return json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
+        return json.loads(text) if as_json else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
-        kind = "JSON" if file.suffix == ".json" else "YAML"
-        raise InvalidJob(f"job file {file} is not valid {kind}: {str(exc).splitlines()[0]}") from None
+        kind = "JSON" if as_json else "YAML"
+        raise InvalidJob(f"{source} is not valid {kind}: {str(exc).splitlines()[0]}") from None
 
 
 def add_tasks(
@@ -145,7 +181,7 @@ def add_tasks(
     specs: Iterable[Any],
     *,
     parent: str | None = None,
-    config: Config | None = None,
+    config: Config | config_file.Guardrails | None = None,
 ) -> list[str]:
     """Queue tasks in an existing job, with the dynamic-task guardrails; returns their ids.
 
@@ -154,7 +190,7 @@ def add_tasks(
     """
     if parent is None and os.environ.get(ENV_JOB) == job_name:
         parent = os.environ.get(ENV_TASK) or None
-    config = config or Config.load(base_path=store.base_path)
+    config = config or guardrails(store.base)
     ids: list[str] = []
     with store.transaction(job_name, require_tasks=False) as files:
         state, tasks = files.state or {}, files.tasks if files.tasks is not None else []
@@ -172,6 +208,24 @@ def add_tasks(
     return ids
 
 
+def guardrails(
+    base: str | os.PathLike[str] | None, config_path: str | os.PathLike[str] | None = None
+) -> Config | config_file.Guardrails:
+    """The dynamic-task guardrails (max_tasks_per_job, max_spawn_depth) for a base folder.
+
+    Their defaults, read without pydantic, unless the config file or the environment sets
+    one: then the config model checks those two (and only those: queuing a task needs
+    nothing else, so a bad unrelated setting does not stop a task from queuing work).
+    """
+    source = config_file.read(config_path, base, os.environ, config_file.GUARDRAILS, only_names=True)
+    light = config_file.default_guardrails(source)
+    if light is not None:
+        return light
+    from air_executor.config import Config
+
+    return Config.from_source(source, only=config_file.GUARDRAILS)
+
+
 def _check_open(job_name: str, state: Mapping[str, Any]) -> None:
     """Tasks may join a waiting, working or completed job; a failed or cancelled one needs `reset`."""
     current = state.get("state")
@@ -180,7 +234,11 @@ def _check_open(job_name: str, state: Mapping[str, Any]) -> None:
 
 
 def _child_depth(
-    job_name: str, tasks: list[dict[str, Any]], parent: str | None, state: Mapping[str, Any], config: Config
+    job_name: str,
+    tasks: list[dict[str, Any]],
+    parent: str | None,
+    state: Mapping[str, Any],
+    config: Config | config_file.Guardrails,
 ) -> int:
     if parent is None:
         return 0
@@ -204,7 +262,7 @@ def _add_one(
     parent: str | None,
     depth: int,
     state: Mapping[str, Any],
-    config: Config,
+    config: Config | config_file.Guardrails,
 ) -> str:
     key = spec.get("dedup_key") if isinstance(spec, dict) else None
     if key is not None:
@@ -238,8 +296,84 @@ def _task_doc(job_name: str, spec: Any, where: str, default_id: str) -> dict[str
     doc.setdefault("status", lifecycle.PENDING)
     if doc["status"] != lifecycle.PENDING:
         raise InvalidJob(f"job {job_name!r}: new task {doc['id']!r} must be pending")
-    task = Task.parse(doc, f"job {job_name!r}: {where} ({doc['id']})")
-    return task.to_dict()
+    light = light_task_doc(doc)
+    if light is not None:
+        return light
+    from air_executor.core.task import Task
+
+    return Task.parse(doc, f"job {job_name!r}: {where} ({doc['id']})").to_dict()
+
+
+# The optional fields light_task_doc vouches for, in the Task model's order, and what each must be.
+_LIGHT_FIELDS = {
+    "timeout": lambda v: _is_int(v) and task_rules.TIMEOUT[0] <= v <= task_rules.TIMEOUT[1],
+    # 0 is the model's default, which its document leaves out: that case goes through the model.
+    "retries": lambda v: _is_int(v) and max(1, task_rules.RETRIES[0]) <= v <= task_rules.RETRIES[1],
+    "retry_delay": lambda v: _is_number(v) and task_rules.RETRY_DELAY[0] <= v <= task_rules.RETRY_DELAY[1],
+    "env": lambda v: isinstance(v, dict) and bool(v) and all(_is_str(k) and _is_str(x) for k, x in v.items()),
+    "cwd": lambda v: _is_str(v),
+    "submit_dir": lambda v: _is_str(v) and os.path.isabs(v),
+    "image": lambda v: _is_str(v),
+    "dedup_key": lambda v: _is_str(v),
+}
+_LIGHT_SEED = {"id", "job_name", "command", "args", "dependencies", "status"}
+
+
+def light_task_doc(doc: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What `Task.parse(doc).to_dict()` returns for a simple new task, built without pydantic.
+
+    Simple: only the fields below, each plainly valid. Anything else returns None and
+    goes through the Task model, which also words every refusal, so this path never
+    refuses and never accepts what the model would not (tests/shared/test_light_task_doc.py
+    checks both give the same document).
+    """
+    if not set(doc) <= _LIGHT_SEED | set(_LIGHT_FIELDS) or doc.get("status") != lifecycle.PENDING:
+        return None
+    command, args, deps = doc.get("command"), doc.get("args", []), doc.get("dependencies", [])
+    simple = (
+        is_valid_name(doc.get("id"))
+        and isinstance(command, str)
+        and bool(command.strip())
+        and isinstance(args, list)
+        and all(_is_str(a) for a in args)
+        and isinstance(deps, list)
+        and all(_is_str(d) for d in deps)
+        and _is_str(doc.get("job_name"))
+        and all(check(doc[key]) for key, check in _LIGHT_FIELDS.items() if key in doc and doc[key] is not None)
+    )
+    if not simple:
+        return None
+    new = {**dict.fromkeys(task_rules.SEED_FIELDS), "args": args, "dependencies": deps, "created_at": now_iso()}
+    new.update((key, doc[key]) for key in ("id", "job_name", "command", "status"))
+    new.update((key, doc[key]) for key in _LIGHT_FIELDS if doc.get(key) is not None)
+    return new
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def with_submit_dir(spec: Any) -> Any:
+    """The task spec with `submit_dir`, the folder it is submitted from, unless it names one already.
+
+    The task runs there unless its `cwd` says otherwise, so relative paths in its
+    arguments mean what they meant where it was queued (README "Working directory").
+    """
+    if not isinstance(spec, dict) or spec.get("submit_dir"):
+        return spec
+    try:
+        here = os.getcwd()
+    except OSError:  # the caller's folder is gone: nothing worth recording
+        return spec
+    return {**spec, "submit_dir": here}
 
 
 # -- operating on whole jobs -------------------------------------------------------------
@@ -249,14 +383,17 @@ def reset_job(store: FileStore, job_name: str) -> int:
     """Return a failed or cancelled job to waiting; its failed and never-run tasks to pending."""
     with store.transaction(job_name) as files:
         state, tasks = files.state or {}, files.tasks or []
+        current = state.get("state")
+        if current == lifecycle.COMPLETED:
+            raise InvalidJob(f"job {job_name!r} is completed; there is nothing to reset")
+        if current not in (lifecycle.FAILED, lifecycle.CANCELLED):
+            raise InvalidJob(f"job {job_name!r} is {current}; only a failed or cancelled job can be reset")
         running = [t.get("id") for t in tasks if t.get("status") == lifecycle.RUNNING]
         if running:
             raise InvalidJob(
-                f"job {job_name!r} has running tasks ({', '.join(map(str, running))}); "
-                "wait for them or cancel the job first"
+                f"job {job_name!r} still has running tasks ({', '.join(map(str, running))}); "
+                "wait until they have stopped (air-executor cancel --job NAME --wait)"
             )
-        if state.get("state") == lifecycle.COMPLETED:
-            raise InvalidJob(f"job {job_name!r} is completed; there is nothing to reset")
         count = 0
         for task in tasks:
             if task.get("status") in (lifecycle.FAILED, lifecycle.SKIPPED, lifecycle.CANCELLED):
@@ -301,11 +438,19 @@ class Client:
         self.store = FileStore(base_path)
 
     def create_job(self, job_name: str, tasks: Any, **options: Any) -> str:
-        """Like the seeds' `AirExecutorClient.create_job`: returns the new job's id."""
+        """Like the seeds' `AirExecutorClient.create_job`: returns the new job's id.
+
+        Each task records the folder this is called from as its `submit_dir`.
+        """
+        if isinstance(tasks, list):
+            tasks = [with_submit_dir(task) for task in tasks]
         return str(create_job(self.store, job_name, tasks, **options)["id"])
 
     def add_task(self, job_name: str, command: str, args: Sequence[str] = (), **fields: Any) -> str:
-        return add_tasks(self.store, job_name, [{"command": command, "args": list(args), **fields}])[0]
+        """Queue one task; unknown fields (a typo like `dependancies`) are refused."""
+        refuse_unknown(f"job {job_name!r}: new task", fields, task_fields())
+        spec = with_submit_dir({"command": command, "args": list(args), **fields})
+        return add_tasks(self.store, job_name, [spec])[0]
 
     def state(self, job_name: str) -> dict[str, Any]:
         return self.store.read_state(job_name)

@@ -1,21 +1,38 @@
-"""Config: `<base>/config.yaml`, validated, with `AIR_EXECUTOR_<FIELD>` environment overrides."""
+"""Config: `<base>/config.yaml`, validated, with `AIR_EXECUTOR_<FIELD>` environment overrides.
+
+Every setting states its rule in words (`rule=`), next to the constraints that enforce
+it, so an invalid value is refused with one line naming the setting, that rule and
+the value given. A test checks that each rule's bounds match its constraints.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from air_executor.core.container import ContainerOptions
+from air_executor import config_file as sources
+from air_executor.config_file import (  # noqa: F401  (re-exported)
+    CONFIG_ENV,
+    CONFIG_FILE,
+    DEFAULT_MAX_SPAWN_DEPTH,
+    DEFAULT_MAX_TASKS_PER_JOB,
+    ENV_PREFIX,
+)
+from air_executor.core.container import ContainerOptions, ExtraMount
 from air_executor.core.policy import TaskPolicy
 from air_executor.errors import ConfigError
 from air_executor.storage.file_store import BASE_ENV, DEFAULT_BASE, FileStore
 
-ENV_PREFIX = "AIR_EXECUTOR_"
-CONFIG_FILE = "config.yaml"
-CONFIG_ENV = "AIR_EXECUTOR_CONFIG"
+
+def setting(default: Any, rule: str, **constraints: Any) -> Any:
+    """A field with its rule in words, as error messages show it: `must be <rule>`."""
+    if callable(default):
+        return Field(default_factory=default, json_schema_extra={"rule": rule}, **constraints)
+    return Field(default, json_schema_extra={"rule": rule}, **constraints)
 
 
 class Config(BaseModel):
@@ -24,55 +41,97 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     # The seeds' settings.
-    poll_interval: float = Field(5, ge=1, le=60, description="fallback poll, seconds")
-    task_timeout: int = Field(1800, ge=60, le=7200, description="default task timeout, seconds")
-    max_concurrent_runners: int = Field(10, ge=1, le=50)
-    base_path: str = DEFAULT_BASE
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    log_format: Literal["json", "text"] = "json"
+    poll_interval: float = setting(5, "a number of seconds between 1 and 60", ge=1, le=60)
+    task_timeout: int = setting(1800, "a whole number of seconds between 60 and 7200", ge=60, le=7200)
+    max_concurrent_runners: int = setting(10, "a whole number between 1 and 50", ge=1, le=50)
+    base_path: str = setting(DEFAULT_BASE, "a folder path", min_length=1)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = setting(
+        "INFO", "one of 'DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'"
+    )
+    log_format: Literal["json", "text"] = setting("json", "one of 'json', 'text'")
     # Per-job defaults; a job may override them in its state.json.
-    max_parallel: int = Field(1, ge=1, le=50, description="runners at once per job")
-    max_tasks_per_job: int = Field(1000, ge=1, le=100_000)
-    max_spawn_depth: int = Field(10, ge=0, le=100)
+    max_parallel: int = setting(1, "a whole number between 1 and 50", ge=1, le=50)
+    max_tasks_per_job: int = setting(DEFAULT_MAX_TASKS_PER_JOB, "a whole number between 1 and 100000", ge=1, le=100_000)
+    max_spawn_depth: int = setting(DEFAULT_MAX_SPAWN_DEPTH, "a whole number between 0 and 100", ge=0, le=100)
     # Launching runners.
-    launcher: Literal["subprocess", "docker", "auto"] = "subprocess"
-    runner_image: str = "air-executor-runner:latest"
-    runner_cpus: float | None = Field(None, gt=0, le=256)
-    runner_memory: str | None = Field(None, pattern=r"^[0-9]+[bkmgBKMG]?$")
-    runner_user: str = Field("10001:10001", pattern=r"^[1-9][0-9]*(:[0-9]+)?$", description="uid:gid, never root")
-    container_options: ContainerOptions = Field(default_factory=lambda: ContainerOptions())
-    runner_start_timeout: float = Field(30, ge=1, le=600, description="seconds to start a runner")
-    stop_grace: float = Field(10, ge=0, le=300, description="SIGTERM to SIGKILL, seconds")
-    unreadable_after: float = Field(30, ge=1, le=3600, description="report unreadable files after")
+    launcher: Literal["subprocess", "docker", "auto"] = setting("subprocess", "one of 'subprocess', 'docker', 'auto'")
+    runner_image: str = setting("air-executor-runner:latest", "an image name such as 'air-executor-runner:latest'")
+    runner_cpus: float | None = setting(None, "a number of CPUs above 0 and at most 256, or null", gt=0, le=256)
+    runner_memory: str | None = setting(
+        None, "a size such as '512m' or '2g' (digits, then b, k, m or g), or null", pattern=r"^[0-9]+[bkmgBKMG]?$"
+    )
+    runner_user: str = setting(
+        "10001:10001",
+        "a uid or uid:gid with a uid other than 0, such as '10001:10001' (runner containers never run as root)",
+        pattern=r"^[1-9][0-9]*(:[0-9]+)?$",
+    )
+    container_options: ContainerOptions = setting(ContainerOptions, "a mapping of container options")
+    runner_start_timeout: float = setting(30, "a number of seconds between 1 and 600", ge=1, le=600)
+    stop_grace: float = setting(10, "a number of seconds between 0 and 300", ge=0, le=300)
+    unreadable_after: float = setting(30, "a number of seconds between 1 and 3600", ge=1, le=3600)
     # What job files may ask for, and how much of them is read (README "Trust model").
-    task_policy: TaskPolicy = Field(default_factory=lambda: TaskPolicy())
-    max_job_file_mb: int = Field(64, ge=1, le=4096, description="largest state.json or tasks.json read, MiB")
-    max_retry_delay: float = Field(3600, ge=1, le=604_800, description="cap on a retry's back-off, seconds")
+    task_policy: TaskPolicy = setting(TaskPolicy, "a mapping of what tasks may ask for (see README 'Trust model')")
+    max_job_file_mb: int = setting(64, "a whole number of MiB between 1 and 4096", ge=1, le=4096)
+    max_retry_delay: float = setting(3600, "a number of seconds between 1 and 604800", ge=1, le=604_800)
 
     @classmethod
     def load(
         cls,
         config_file: str | os.PathLike[str] | None = None,
         base_path: str | os.PathLike[str] | None = None,
-        environ: dict[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> Config:
         """Read the file (explicit, else `<base>/config.yaml` if present), then apply env overrides.
 
         The base folder comes from, in order: `base_path`, `$AIR_EXECUTOR_BASE_PATH`,
-        the file's `base_path`, the default `.air-executor`.
+        the file's `base_path` (relative to the file's folder), the default `.air-executor`.
         """
         env = os.environ if environ is None else environ
-        explicit_base = str(base_path) if base_path is not None else env.get(BASE_ENV)
-        path = _config_path(config_file or env.get(CONFIG_ENV), explicit_base)
-        values = _read_yaml(path) if path is not None else {}
-        overrides = _env_overrides(env)
-        values.update(overrides)
-        if explicit_base:
-            values["base_path"] = explicit_base
+        return cls.from_source(_read(config_file, base_path, env))
+
+    @classmethod
+    def from_source(cls, source: sources.Source, only: Iterable[str] | None = None) -> Config:
+        """Validate what was read (only the settings named in `only`, if given; the rest keep defaults)."""
+        values = source.values if only is None else {k: v for k, v in source.values.items() if k in set(only)}
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, path, set(overrides))) from None
+            raise ConfigError(_describe(exc, source)) from None
+
+    @classmethod
+    def load_lenient(
+        cls,
+        config_file: str | os.PathLike[str] | None = None,
+        base_path: str | os.PathLike[str] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> tuple[Config, str | None]:
+        """Like `load`, but a bad setting falls back to its default: `(config, what was wrong or None)`.
+
+        For the commands an operator needs most when the config is broken (stop, status,
+        logs, results, cancel): they must never be locked out by a typo in config.yaml.
+        """
+        env = os.environ if environ is None else environ
+        try:
+            return cls.load(config_file, base_path, env), None
+        except ConfigError as exc:
+            problem = str(exc)
+        try:
+            values = _read(config_file, base_path, env).values
+        except ConfigError:  # the file itself is unusable: keep only an explicit base folder
+            explicit = base_path if base_path is not None else env.get(BASE_ENV)
+            values = {"base_path": str(explicit)} if explicit else {}
+        return cls._without_bad_settings(values), problem
+
+    @classmethod
+    def _without_bad_settings(cls, values: dict[str, Any]) -> Config:
+        while True:
+            try:
+                return cls.model_validate(values)
+            except ValidationError as exc:
+                bad = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
+                if not bad & set(values):
+                    return cls()
+                values = {key: value for key, value in values.items() if key not in bad}
 
     @property
     def base(self) -> Path:
@@ -89,86 +148,93 @@ class Config(BaseModel):
         return FileStore(self.base, max_file_bytes=self.max_job_file_mb * 1024 * 1024)
 
 
-def _config_path(config_file: str | os.PathLike[str] | None, base: str | None) -> Path | None:
-    if config_file:
-        path = Path(config_file)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        return path
-    default = Path(base or DEFAULT_BASE) / CONFIG_FILE
-    return default if default.is_file() else None
+def _read(
+    config_file: str | os.PathLike[str] | None, base_path: str | os.PathLike[str] | None, env: Any
+) -> sources.Source:
+    return sources.read(config_file, base_path, env, Config.model_fields)
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    import yaml
+# -- one line per invalid value ----------------------------------------------------------
 
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config {path}: {exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"config {path} is not valid YAML{where}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config {path} must be a mapping of settings, got {type(data).__name__}")
-    return data
-
-
-def _env_overrides(env: Any) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
-    for name in Config.model_fields:
-        value = env.get(ENV_PREFIX + name.upper())
-        if value and name != "base_path":  # empty means unset (compose's ${VAR:-})
-            overrides[name] = _json_if_structured(name, value)
-    return overrides
-
-
-def _json_if_structured(name: str, value: str) -> Any:
-    """Structured settings (container_options, task_policy) come from the environment as JSON."""
-    if name not in ("container_options", "task_policy"):
-        return value
-    import json
-
-    try:
-        return json.loads(value)
-    except ValueError:
-        raise ConfigError(f"${ENV_PREFIX}{name.upper()} must be JSON, got {value!r}") from None
+# The rules of the nested settings, by their dotted path (the models live in core/container.py and
+# core/policy.py, shared with tasks).
+NESTED_RULES = {
+    "container_options.shm_size": "a size such as '1g' (digits, then b, k, m or g)",
+    "container_options.devices": "a list of 'host:container[:permissions]' strings",
+    "container_options.gpus": "'all' or a whole number of GPUs",
+    "container_options.runtime": "a runtime name such as 'nvidia' (letters, digits, '.', '_' and '-')",
+    "container_options.network_mode": "one of 'bridge', 'none', 'host'",
+    "container_options.mounts": "a list of mounts, each {source, target, type, read_only}",
+    "container_options.pids_limit": "a whole number between 16 and 1000000",
+    "container_options.read_only_root": "true or false",
+    "container_options.mounts.source": "a host path or volume name",
+    "container_options.mounts.target": "an absolute path in the container",
+    "container_options.mounts.type": "one of 'bind', 'volume'",
+    "container_options.mounts.read_only": "true or false",
+    "task_policy.images": "a list of image patterns such as 'ci/*'",
+    "task_policy.mount_sources": "a list of host folders or volume names",
+    "task_policy.writable_mounts": "true or false",
+    "task_policy.devices": "a list of host device paths such as '/dev/fuse'",
+    "task_policy.host_network": "true or false",
+    "task_policy.runtimes": "a list of runtime names",
+    "task_policy.gpus": "true or false",
+    "task_policy.max_cpus": "a number of CPUs above 0 and at most 256, or null",
+    "task_policy.max_memory": "a size such as '4g' (digits, then b, k, m or g), or null",
+    "task_policy.max_shm_size": "a size such as '1g' (digits, then b, k, m or g), or null",
+    "task_policy.max_pids": "a whole number between 16 and 1000000, or null",
+}
+_MODELS: dict[tuple[str, ...], type[BaseModel]] = {
+    (): Config,
+    ("container_options",): ContainerOptions,
+    ("container_options", "mounts"): ExtraMount,
+    ("task_policy",): TaskPolicy,
+}
 
 
-def _describe(exc: ValidationError, path: Path | None, from_env: set[str]) -> str:
-    """One line naming where the value came from, the field, the allowed values and what was given."""
-    first = exc.errors()[0]
-    field = ".".join(str(part) for part in first["loc"])
-    top = str(first["loc"][0]) if first["loc"] else field
-    source = f"${ENV_PREFIX}{top.upper()}" if top in from_env else f"config {path}" if path else "config"
-    if first["type"] == "extra_forbidden":
-        known = ", ".join(Config.model_fields)
-        return f"{source}: unknown setting {field!r} (known: {known})"
-    info = Config.model_fields.get(field)
-    allowed = _allowed(info) if info is not None else ""
-    if first["type"] in ("int_from_float", "int_parsing", "float_parsing"):
-        kind = "a whole number" if first["type"] != "float_parsing" else "a number"
-        allowed = f"must be {kind}" + (f" ({allowed.removeprefix('must be ')})" if allowed else "")
-    return f"{source}: {field} {allowed or first['msg']}, got {first.get('input')!r}"
+def _describe(exc: ValidationError, source: sources.Source) -> str:
+    """One line: where the value came from, the setting, its rule in words, the value given."""
+    error = exc.errors()[0]
+    path = _field_path(error["loc"])
+    where = source.where(path[0]) if path else source.where("")
+    if error["type"] == "extra_forbidden":
+        model = _MODELS.get(path[:-1], Config)
+        kind = "setting" if model is Config else "option"
+        known = ", ".join(model.model_fields)
+        prefix = f"{'.'.join(path[:-1])}: " if len(path) > 1 else ""
+        return f"{where}: {prefix}unknown {kind} {path[-1]!r} (known: {known})"
+    value = _value(source.values, error["loc"]) if error["type"] != "missing" else None
+    return f"{where}: {'.'.join(path)} must be {_rule(path)}, got {value!r}"
 
 
-def _allowed(info: Any) -> str:
-    bounds: dict[str, Any] = {}
-    for item in info.metadata:
-        for key in ("ge", "gt", "le", "lt", "pattern"):
-            if getattr(item, key, None) is not None:
-                bounds[key] = getattr(item, key)
-    low = bounds.get("ge", bounds.get("gt"))
-    high = bounds.get("le", bounds.get("lt"))
-    if low is not None and high is not None:
-        return f"must be between {low:g} and {high:g}"
-    if "pattern" in bounds:
-        return "must look like 512m or 2g"
-    annotation = str(info.annotation)
-    if "Literal" in annotation:
-        options = annotation.split("[", 1)[1].rstrip("]")
-        return f"must be one of {options}"
-    return ""
+def _field_path(loc: tuple[Any, ...]) -> tuple[str, ...]:
+    """The setting's names in `loc`, without list indices and pydantic's union-member tags."""
+    path: tuple[str, ...] = ()
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        model = _MODELS.get(path)
+        if model is None or part not in model.model_fields:
+            if model is not None:  # an unknown key is still part of the path
+                path += (str(part),)
+            break
+        path += (str(part),)
+    return path
+
+
+def _rule(path: tuple[str, ...]) -> str:
+    if len(path) == 1:
+        extra = Config.model_fields[path[0]].json_schema_extra
+        return str(extra["rule"]) if isinstance(extra, dict) else "valid"
+    return NESTED_RULES.get(".".join(path), "valid")
+
+
+def _value(values: Any, loc: tuple[Any, ...]) -> Any:
+    """The value the user gave at `loc` (pydantic's `input` is the innermost, union-tagged one)."""
+    for part in loc:
+        in_dict = isinstance(values, dict) and part in values
+        in_list = isinstance(values, list) and isinstance(part, int) and part < len(values)
+        if in_dict or in_list:
+            values = values[part]
+        else:
+            break
+    return values

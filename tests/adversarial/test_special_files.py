@@ -175,3 +175,18 @@ def test_a_runner_whose_job_folder_was_swapped_runs_nothing(base: Base, tmp_path
     assert result.returncode == 3, result.stderr
     assert "replaced" in result.stderr
     assert not marker.exists()
+
+
+def test_the_cli_reads_no_file_through_a_job_author_symlink(base: Base, tmp_path: Path) -> None:
+    """`logs` (run by root, say) on a job whose log is a symlink to a root-only file prints not a byte of
+    it; `add-task` on a job whose .lock is a FIFO fails at once instead of blocking."""
+    victim = _victim(tmp_path, "shadow", "root:secret-hash\n")
+    job_dir = naive_job(base.path / "jobs", "peek", [{"id": "t", "command": "true"}])
+    (job_dir / "logs").mkdir()
+    (job_dir / "logs" / "t.log").symlink_to(victim)
+    shown = cli("logs", "--job", "peek", base=base, timeout=30)
+    assert "secret-hash" not in shown.stdout + shown.stderr
+    assert "symbolic link" in shown.stdout
+    os.mkfifo(job_dir / ".lock")
+    added = cli("add-task", "--job", "peek", "true", base=base, timeout=30)
+    assert added.returncode == 1 and "FIFO" in added.stderr, added.stderr

@@ -64,7 +64,7 @@ def test_bad_config_and_unknown_options_are_refused_in_one_line(base: Base, tmp_
     """A config value out of range exits 1; an unknown option or missing argument exits 2; one line each."""
     good = _file(tmp_path, {"name": "good", "tasks": [{"command": "echo"}]})
     line = error_line(cli("submit", str(good), base=base, env={"AIR_EXECUTOR_TASK_TIMEOUT": "7201"}))
-    assert "task_timeout must be between 60 and 7200" in line
+    assert "task_timeout must be a whole number of seconds between 60 and 7200" in line
     assert "No such option" in error_line(cli("submit", "--frobnicate", str(good), base=base), code=2)
     assert "No such option" in error_line(cli("status", "--verbose-please", base=base), code=2)
     assert "Missing option '--job'" in error_line(cli("logs", base=base), code=2)

@@ -81,6 +81,7 @@ def test_logs_follow_shows_later_output_and_returns_when_the_job_is_done(
             follower.wait()
     assert follower.returncode == 0, err
     assert "late line\n" in rest and "--- last.log ---\nfinal task\n" in rest
+    assert "--- slow.log ---" not in rest  # more of the log shown last needs no second header
     assert base.state("live")["state"] == "completed"
 
 

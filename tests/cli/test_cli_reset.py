@@ -48,3 +48,12 @@ def test_reset_refuses_a_completed_or_unknown_job(base: Base, manager: ManagerPr
     assert base.wait_state("fine")["state"] == "completed"
     assert "is completed; there is nothing to reset" in error_line(cli("reset", "--job", "fine", base=base))
     assert "job 'ghost' not found" in error_line(cli("reset", "--job", "ghost", base=base))
+
+
+def test_reset_refuses_a_waiting_job(base: Base) -> None:
+    """reset on a job that has not failed (here: waiting) is refused in one line and changes nothing."""
+    base.submit("queued", [{"id": "a", "command": "echo"}])
+    before = base.job_dir("queued").joinpath("state.json").read_text()
+    line = error_line(cli("reset", "--job", "queued", base=base))
+    assert line == "error: job 'queued' is waiting; only a failed or cancelled job can be reset"
+    assert base.job_dir("queued").joinpath("state.json").read_text() == before

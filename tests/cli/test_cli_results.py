@@ -72,3 +72,14 @@ def test_results_of_a_failed_job(base: Base, manager: ManagerProcess) -> None:
 def test_results_of_an_unknown_job(base: Base) -> None:
     """results for a job that does not exist: exit 1, one line."""
     assert "job 'ghost' not found" in error_line(cli("results", "--job", "ghost", base=base))
+
+
+def test_results_of_an_unfinished_job_is_refused(base: Base) -> None:
+    """results on a job that has not finished: exit 1, one line saying where to see its progress; no report."""
+    base.submit("pending-job", [{"command": "echo"}])
+    result = cli("results", "--job", "pending-job", base=base)
+    assert error_line(result) == (
+        "error: job pending-job is waiting; its results are ready once it has finished "
+        "(progress: air-executor status --job pending-job)"
+    )
+    assert result.stdout == ""

@@ -53,3 +53,16 @@ def test_start_with_a_custom_config_file(base: Base) -> None:
     finally:
         assert cli("stop", base=base).returncode == 0
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_start_timeout_must_be_positive_and_a_late_manager_is_stopped(base: Base) -> None:
+    """--timeout 0 is a usage error (nothing started); a manager not up in time is stopped, not left behind."""
+    line = error_line(cli("start", "--timeout", "0", base=base), code=2)
+    assert "Invalid value for '--timeout'" in line
+    assert not (base.path / "manager.pid").exists()
+    # No interpreter starts within a millisecond: the manager cannot be up in time.
+    line = error_line(cli("start", "--timeout", "0.001", base=base))
+    assert line.startswith("error: the job manager did not come up within 0.001 s and was stopped; see ")
+    assert "Manager: not running" in cli("status", base=base).stdout
+    leftovers = [p for p in psutil.process_iter(["cmdline"]) if str(base.path) in " ".join(p.info["cmdline"] or [])]
+    assert leftovers == []

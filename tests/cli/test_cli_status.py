@@ -6,18 +6,9 @@ import json
 import re
 from pathlib import Path
 
-from conftest import Base, ManagerProcess, cli, gated_task, wait_for
+from conftest import Base, ManagerProcess, cli, gated_task, plain_table, wait_for
 
 SEED_COLUMNS = ["Job Name", "State", "Pending Tasks", "Active Runner", "Updated At"]
-
-
-def _table(stdout: str) -> tuple[list[str], dict[str, list[str]]]:
-    """The header cells and the rows (by job name) of the first table in `stdout`."""
-    first = stdout.split("└", 1)[0]
-    lines = [line for line in first.splitlines() if line.startswith(("│", "┃"))]
-    rows = [[c.strip() for c in line.replace("┃", "│").split("│")[1:-1]] for line in lines]
-    header, body = rows[0], rows[1:]
-    return header, {row[0]: row for row in body}
 
 
 def test_status_table_shows_each_job(base: Base, manager: ManagerProcess, tmp_path: Path) -> None:
@@ -30,22 +21,13 @@ def test_status_table_shows_each_job(base: Base, manager: ManagerProcess, tmp_pa
     result = cli("status", base=base)
     assert result.returncode == 0, result.stderr
     assert f"Manager: running (PID {manager.proc.pid})" in result.stdout  # type: ignore[union-attr]
-    header, rows = _table(result.stdout)
-    assert [c for c in header if c in SEED_COLUMNS] == SEED_COLUMNS
-    column = {name: header.index(name) for name in SEED_COLUMNS}
+    rows = {row["Job Name"]: row for row in plain_table(result.stdout, "Job Name")}
+    assert [c for c in rows["busy"] if c in SEED_COLUMNS] == SEED_COLUMNS
     busy, done = rows["busy"], rows["done-job"]
-    assert (busy[column["State"]], busy[column["Pending Tasks"]], busy[column["Active Runner"]]) == (
-        "working",
-        "1",
-        "✓",
-    )
-    assert (done[column["State"]], done[column["Pending Tasks"]], done[column["Active Runner"]]) == (
-        "completed",
-        "0",
-        "",
-    )
+    assert (busy["State"], busy["Pending Tasks"], busy["Active Runner"]) == ("working", "1", "✓")
+    assert (done["State"], done["Pending Tasks"], done["Active Runner"]) == ("completed", "0", "-")
     for row in (busy, done):
-        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row[column["Updated At"]]), row
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row["Updated At"]), row
     gate.touch()
     assert base.wait_state("busy")["state"] == "completed"
 
@@ -57,13 +39,18 @@ def test_status_of_one_job_lists_its_tasks(base: Base, manager: ManagerProcess) 
     assert base.wait_state("mine")["state"] == "failed"
     result = cli("status", "--job", "mine", base=base)
     assert result.returncode == 0, result.stderr
-    _, rows = _table(result.stdout)
-    assert list(rows) == ["mine"]
-    assert "Tasks of mine" in result.stdout
+    assert [row["Job Name"] for row in plain_table(result.stdout, "Job Name")] == ["mine"]
+    assert "Tasks of mine:" in result.stdout.splitlines()
     assert "mine: task 'bad' failed: false exited with code 1" in result.stdout
-    task_rows = [line for line in result.stdout.splitlines() if line.startswith("│ ok ") or line.startswith("│ bad ")]
-    assert len(task_rows) == 2 and "completed" in task_rows[0] and "echo fine" in task_rows[0]
-    assert "failed" in task_rows[1]
+    ok, bad = plain_table(result.stdout, "Task ")
+    assert (ok["Task"], ok["Status"], ok["Exit"], ok["Command"], ok["Error"]) == (
+        "ok",
+        "completed",
+        "0",
+        "echo fine",
+        "-",
+    )
+    assert (bad["Task"], bad["Status"], bad["Exit"], bad["Error"]) == ("bad", "failed", "1", "false exited with code 1")
 
 
 def test_status_json(base: Base, manager: ManagerProcess) -> None:

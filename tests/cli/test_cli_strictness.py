@@ -28,9 +28,10 @@ def test_logs_for_an_unknown_task_is_an_error(base: Base) -> None:
 def test_config_type_errors_name_their_source(base: Base) -> None:
     """A fractional runner count is refused as not a whole number; an env value is blamed on the variable."""
     base.config(max_concurrent_runners=2.5)
-    line = error_line(cli("status", base=base))
-    assert "max_concurrent_runners must be a whole number (between 1 and 50), got 2.5" in line
+    line = error_line(cli("submit", "-", base=base, input="name: j\ntasks: [{command: echo}]\n"))
+    assert "max_concurrent_runners must be a whole number between 1 and 50, got 2.5" in line
     assert "config.yaml" in line
     base.config(max_concurrent_runners=3)
-    line = error_line(cli("status", base=base, env={"AIR_EXECUTOR_POLL_INTERVAL": "0"}))
-    assert line.startswith("error: $AIR_EXECUTOR_POLL_INTERVAL: poll_interval must be between 1 and 60")
+    line = error_line(cli("start", base=base, env={"AIR_EXECUTOR_POLL_INTERVAL": "0"}))
+    expected = "error: $AIR_EXECUTOR_POLL_INTERVAL: poll_interval must be a number of seconds between 1 and 60"
+    assert line.startswith(expected), line

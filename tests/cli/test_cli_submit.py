@@ -13,7 +13,7 @@ max_parallel: 2
 tasks:
   - id: fetch
     command: echo
-    args: [fetched, 42]
+    args: [fetched, "42"]
   - id: use
     command: echo
     args: [used]
@@ -64,3 +64,15 @@ def test_submit_refuses_an_existing_job(base: Base, tmp_path: Path) -> None:
     before = base.job_dir("from-yaml").joinpath("tasks.json").read_text()
     assert "job 'from-yaml' already exists" in error_line(cli("submit", str(job_file), base=base))
     assert base.job_dir("from-yaml").joinpath("tasks.json").read_text() == before
+
+
+def test_submit_dash_reads_standard_input(base: Base) -> None:
+    """`submit -` reads the job (YAML or JSON) from standard input; bad input there is one line naming it."""
+    result = cli("submit", "-", base=base, input=YAML_JOB)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "Submitted job from-yaml (2 tasks)\n", "")
+    assert [t["id"] for t in base.tasks("from-yaml")] == ["fetch", "use"]
+    as_json = json.dumps({"name": "from-stdin", "tasks": [{"command": "echo"}]})
+    assert cli("submit", "-", base=base, input=as_json).returncode == 0
+    assert base.state("from-stdin")["state"] == "waiting"
+    line = error_line(cli("submit", "-", base=base, input="name: [unclosed\n"))
+    assert line.startswith("error: standard input is not valid YAML"), line

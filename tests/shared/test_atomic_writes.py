@@ -63,8 +63,9 @@ def test_every_write_path_leaves_no_temporary_file(base: Base) -> None:
     base.submit("tidy", [{"id": "a", "command": "echo"}])
     client.add_tasks(base.store, "tidy", [{"id": "b", "command": "echo", "dependencies": ["a"]}])
     with base.store.transaction("tidy") as files:
-        assert files.tasks is not None
+        assert files.tasks is not None and files.state is not None
         files.tasks[0]["status"] = "failed"
+        files.state["state"] = "failed"  # only a failed (or cancelled) job can be reset
     client.reset_job(base.store, "tidy")
     base.store.write_job_state(base.store.read_job_state("tidy"))
     client.cancel_job(base.store, "tidy")

@@ -39,11 +39,14 @@ def test_defaults_without_a_file(tmp_path: Path) -> None:
 
 
 def test_the_seeds_config_example_loads(tmp_path: Path) -> None:
-    """The README's config.yaml example, given with --config, loads with its values."""
+    """The README's config.yaml example, given with --config, loads with its values.
+
+    Its relative `base_path: .air-executor` means the folder beside the config file.
+    """
     shutil.copy(DATA / "seed_config.yaml", tmp_path / "seed.yaml")
     config = Config.load(tmp_path / "seed.yaml", environ={})
     assert (config.poll_interval, config.task_timeout, config.max_concurrent_runners) == (5, 1800, 10)
-    assert (config.base_path, config.log_level, config.log_format) == (".air-executor", "INFO", "json")
+    assert (config.base, config.log_level, config.log_format) == (tmp_path / ".air-executor", "INFO", "json")
 
 
 def test_every_boundary_value_is_accepted(tmp_path: Path) -> None:
@@ -124,3 +127,15 @@ def test_a_missing_explicit_config_file_is_an_error(tmp_path: Path) -> None:
     """--config naming a file that does not exist is refused, not silently ignored."""
     with pytest.raises(ConfigError, match="does not exist"):
         Config.load(tmp_path / "nope.yaml", environ={})
+
+
+def test_every_setting_states_its_rule_and_the_rule_matches_its_bounds() -> None:
+    """Each setting has a rule in words; a numeric range in the rule is the one its constraints enforce."""
+    for name, info in Config.model_fields.items():
+        extra = info.json_schema_extra
+        assert isinstance(extra, dict) and extra.get("rule"), name
+        bounds = {key: getattr(m, key) for m in info.metadata for key in ("ge", "gt", "le") if hasattr(m, key)}
+        if "ge" in bounds and "le" in bounds:
+            assert f"between {bounds['ge']:g} and {bounds['le']:g}" in str(extra["rule"]), name
+        if "gt" in bounds:
+            assert f"above {bounds['gt']:g} and at most {bounds['le']:g}" in str(extra["rule"]), name

@@ -79,7 +79,9 @@ def test_readme_dynamic_task_example_queues_subtasks_that_run(
     work, path = _workdir(tmp_path)
     (work / "discover.py").write_text(DYNAMIC_TASKS)
     manager = manager_factory().start(cwd=work, **path)
-    base.submit("my-job", [{"id": "discover", "command": "python", "args": ["discover.py"]}])
+    # Submitted from `work`, as `air-executor submit` run there records it: discover.py runs there.
+    discover = {"id": "discover", "command": "python", "args": ["discover.py"], "submit_dir": str(work)}
+    base.submit("my-job", [discover])
     assert base.wait_state("my-job")["state"] == "completed", manager.log()
     tasks = base.tasks("my-job")
     assert [t["id"] for t in tasks] == ["discover", "process-0", "process-1", "process-2", "process-3"]

@@ -3,28 +3,27 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
-from rich.console import Console
 
 from air_executor import client
-from air_executor.cli.common import Env, job_option, with_env
-from air_executor.cli.follow import follow_logs, print_logs, wait_for_job
-from air_executor.cli.views import jobs_table, load_view, tasks_table
+from air_executor.cli.common import Env, job_option, wait_for_job_lock, with_env
+from air_executor.cli.follow import ending, follow_logs, print_logs, wait_for_job
+from air_executor.cli.views import jobs_table, load_view, make_console, show_table, styled, task_errors, tasks_table
 from air_executor.core import lifecycle
 from air_executor.report import format_results, summarise
 from air_executor.storage.manager_lock import running_manager_pid
 from air_executor.storage.names import check_job_name
 
-console = Console()
-
 
 @click.command()
 @click.option("--job", help="Only this job (and show its tasks).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@with_env
+@with_env(lenient=True)
 def status(env: Env, job: str | None, as_json: bool) -> None:
     """Show jobs: state, pending tasks, active runner, last update."""
     names = [check_job_name(job)] if job is not None else env.store.list_job_names()
@@ -33,20 +32,30 @@ def status(env: Env, job: str | None, as_json: bool) -> None:
         out = [{**summarise(v.state, v.tasks), "job_name": v.name, "problem": v.problem} for v in views]
         click.echo(json.dumps(out if job is None else out[0], indent=2))
         return
+    console = make_console()
+    plain = not console.is_terminal
     pid = running_manager_pid(env.config.base)
     manager = f"running (PID {pid})" if pid else "not running"
-    console.print(f"Manager: {manager} — base {env.config.base}")
+    console.print(styled(f"Manager: {manager} — base {env.config.base}"), soft_wrap=True)
     if not views:
-        console.print("No jobs yet.")
+        console.print(styled(_no_jobs(env)), soft_wrap=True)
         return
-    console.print(jobs_table(views))
+    show_table(console, jobs_table(views, console.width, plain))
     for view in views:
         if view.problem:
-            console.print(f"[bold red]{view.name}: {view.problem}[/]")
+            console.print(styled(f"{view.name}: {view.problem}", "bold red"), soft_wrap=True)
         elif view.state.get("error") and job:
-            console.print(f"[red]{view.name}: {view.state['error']}[/]")
+            console.print(styled(f"{view.name}: {view.state['error']}", "red"), soft_wrap=True)
     if job is not None and views[0].tasks:
-        console.print(tasks_table(views[0]))
+        show_table(console, tasks_table(views[0], console.width, plain), f"Tasks of {views[0].name}")
+        for line in [] if plain else task_errors(views[0]):
+            console.print(line, soft_wrap=True)
+
+
+def _no_jobs(env: Env) -> str:
+    if not env.store.jobs_path.is_dir():
+        return f"No jobs: {env.store.jobs_path} does not exist (is --base-path the folder you meant?)"
+    return f"No jobs in {env.store.jobs_path}."
 
 
 @click.command()
@@ -54,48 +63,78 @@ def status(env: Env, job: str | None, as_json: bool) -> None:
 @click.option("--task", "task_id", help="Only this task's log.")
 @click.option("--tail", default=50, show_default=True, type=click.IntRange(min=0), help="Lines per log.")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new output until the job is done.")
-@with_env
+@with_env(lenient=True)
 def logs(env: Env, job: str, task_id: str | None, tail: int, follow: bool) -> None:
     """Show the tasks' stdout and stderr."""
     view = load_view(env.store, check_job_name(job))
     if task_id is not None and view.problem is None and not any(t.get("id") == task_id for t in view.tasks):
         raise click.ClickException(f"job {job!r} has no task {task_id!r}")
     click.echo(f"Logs for job {job}:")
-    offsets = print_logs(env.store, view, task_id, tail)
-    if follow:
-        follow_logs(env.store, job, task_id, offsets)
+    try:
+        offsets = print_logs(env.store, view, task_id, tail)
+        if follow:
+            follow_logs(env.store, job, task_id, offsets)
+    except KeyboardInterrupt:
+        if not follow:
+            raise
+        # Ctrl-C is how one stops following: not an error.
 
 
 @click.command()
 @job_option()
-@with_env
+@with_env(lenient=True)
 def results(env: Env, job: str) -> int:
     """Print the job's results report; exit 1 unless the job completed."""
     view = load_view(env.store, check_job_name(job))
     if view.problem:
         raise click.ClickException(view.problem)
+    if not view.done:
+        raise click.ClickException(
+            f"job {job} is {view.state_name}; its results are ready once it has finished "
+            f"(progress: air-executor status --job {job})"
+        )
     click.echo(format_results(view.state, view.tasks))
     return 0 if view.state.get("state") == lifecycle.COMPLETED else 1
 
 
 @click.command()
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @click.option("--name", help="Job name (overrides the file's name).")
 @click.option("--wait", is_flag=True, help="Wait for the job to finish, showing progress.")
 @click.option("--timeout", type=float, default=None, help="With --wait: give up after this many seconds.")
 @with_env
 def submit(env: Env, file: Path, name: str | None, wait: bool, timeout: float | None) -> int:
-    """Create a job from a YAML or JSON file: {name, tasks: [...], max_parallel, ...}."""
-    spec = client.load_spec_file(file)
-    state = client.submit_spec(env.store, spec, name)
+    """Create a job from a YAML or JSON file ('-' reads standard input): {name, tasks: [...], ...}."""
+    state = client.submit_spec(env.store, _read_job_file(file), name)
     count = len(env.store.read_tasks(state["name"]))
     click.echo(f"Submitted job {state['name']} ({count} task{'s' if count != 1 else ''})")
     if not wait:
         return 0
-    if running_manager_pid(env.config.base) is None:
-        click.echo("Note: no job manager is running on this base folder; the job waits until one starts.", err=True)
-    final = wait_for_job(env.store, state["name"], timeout)
-    return 0 if final == lifecycle.COMPLETED else 1
+    try:
+        if running_manager_pid(env.config.base) is None:
+            click.echo("Note: no job manager is running on this base folder; the job waits until one starts.", err=True)
+        final = wait_for_job(env.store, state["name"], timeout)
+    except KeyboardInterrupt:
+        click.echo(_still_running(state["name"]), err=True)
+        return 130
+    if final.state_name != lifecycle.COMPLETED:
+        raise click.ClickException(ending(final))
+    click.echo(ending(final))
+    return 0
+
+
+def _read_job_file(file: Path) -> Any:
+    if str(file) == "-":
+        return client.parse_spec(sys.stdin.read(), "standard input")
+    return client.load_spec_file(file)
+
+
+def _still_running(job: str) -> str:
+    """What Ctrl-C on `submit --wait` means: only the waiting stopped."""
+    return (
+        f"Stopped waiting; job {job} keeps running. Follow it with 'air-executor logs --job {job} --follow' "
+        f"or 'air-executor status --job {job}'; stop it with 'air-executor cancel --job {job}'."
+    )
 
 
 @click.command()
@@ -103,7 +142,8 @@ def submit(env: Env, file: Path, name: str | None, wait: bool, timeout: float | 
 @with_env
 def reset(env: Env, job: str) -> None:
     """Return a failed or cancelled job to waiting; failed and never-run tasks run again."""
-    count = client.reset_job(env.store, check_job_name(job))
+    wait_for_job_lock(env.store, check_job_name(job))
+    count = client.reset_job(env.store, job)
     click.echo(f"Job {job} reset to waiting ({count} task{'s' if count != 1 else ''} back to pending)")
 
 
@@ -111,10 +151,11 @@ def reset(env: Env, job: str) -> None:
 @job_option()
 @click.option("--wait", is_flag=True, help="Wait until its running tasks have stopped.")
 @click.option("--timeout", default=60.0, show_default=True, help="With --wait: give up after this many seconds.")
-@with_env
+@with_env(lenient=True)
 def cancel(env: Env, job: str, wait: bool, timeout: float) -> None:
     """Cancel a job: pending tasks now, running ones are stopped by the manager."""
-    pending, running = client.cancel_job(env.store, check_job_name(job))
+    wait_for_job_lock(env.store, check_job_name(job))
+    pending, running = client.cancel_job(env.store, job)
     click.echo(f"Cancelled job {job}: {pending} pending task(s) cancelled, {running} running task(s) being stopped")
     deadline = time.monotonic() + timeout
     while wait and load_view(env.store, job).count(lifecycle.RUNNING):

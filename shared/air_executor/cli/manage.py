@@ -30,21 +30,25 @@ def _manager_argv(env: Env) -> list[str]:
 
 
 @click.command()
-@click.option("--wait", "wait_seconds", default=15.0, show_default=True, help="Seconds to wait for it to come up.")
+@click.option(
+    "--timeout",
+    default=15.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds to wait for the manager to come up; if it has not, it is stopped.",
+)
 @with_env
-def start(env: Env, wait_seconds: float) -> None:
+def start(env: Env, timeout: float) -> None:
     """Start the job manager in the background (log: <base>/manager.log)."""
     base = env.config.base
-    pid = running_manager_pid(base)
-    if pid is not None:
-        raise ManagerError(f"a job manager is already running on {base} (PID {pid})")
+    _refuse_if_running(env)
     base.mkdir(parents=True, exist_ok=True)
     log_path = base / LOG_FILE
     with open(log_path, "ab") as log:
         child = subprocess.Popen(
             _manager_argv(env), stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
         )
-    deadline = time.monotonic() + wait_seconds
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if running_manager_pid(base) == child.pid:
             click.echo(f"Job manager started (PID {child.pid})")
@@ -52,18 +56,29 @@ def start(env: Env, wait_seconds: float) -> None:
         if child.poll() is not None:
             raise ManagerError(f"the job manager exited at start: {_last_line(log_path)}")
         time.sleep(0.05)
-    raise ManagerError(f"the job manager did not come up within {wait_seconds:g} s; see {log_path}")
+    _stop_child(child)  # an error must not leave a manager behind that nobody knows about
+    raise ManagerError(f"the job manager did not come up within {timeout:g} s and was stopped; see {log_path}")
+
+
+def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    child.terminate()
+    try:
+        child.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 @click.command()
 @click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait before giving up.")
-@with_env
+@with_env(lenient=True)
 def stop(env: Env, timeout: float) -> None:
     """Stop the job manager gracefully (SIGTERM); running tasks finish on their own."""
     base = env.config.base
     pid = running_manager_pid(base)
     if pid is None:
-        click.echo(f"No job manager is running on {base}")
+        missing = "" if base.is_dir() else " (no such folder: is --base-path the folder you meant?)"
+        click.echo(f"No job manager is running on {base}{missing}")
         return
     if pid <= 1:  # the lock is held but no PID is written: never signal 0, 1 or -1 (everyone)
         raise ManagerError(f"a job manager holds {base / 'manager.pid'} but its PID cannot be read yet; try again")
@@ -84,9 +99,16 @@ def stop(env: Env, timeout: float) -> None:
 @with_env
 def run(env: Env) -> None:
     """Run the job manager in the foreground (for containers and supervisors)."""
+    _refuse_if_running(env)
     argv = _manager_argv(env)
     sys.stdout.flush()
     os.execv(argv[0], argv)
+
+
+def _refuse_if_running(env: Env) -> None:
+    pid = running_manager_pid(env.config.base)
+    if pid is not None:
+        raise ManagerError(f"a job manager is already running on {env.config.base} (PID {pid})")
 
 
 def _last_line(path: os.PathLike[str]) -> str:

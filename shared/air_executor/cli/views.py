@@ -1,23 +1,32 @@
-"""Read-only views of jobs for the CLI: tolerant of unreadable files, rendered with rich."""
+"""Read-only views of jobs for the CLI: tolerant of unreadable files, rendered with rich.
+
+Everything a job holds (names, commands, arguments, task output, errors) is data:
+it goes into `Text` objects and a console with markup and emoji codes off, so a
+line like `cannot open [/etc/app.conf]` is printed as written, never parsed as markup.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
-
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from air_executor.core import lifecycle
 from air_executor.core.clock import human
 from air_executor.errors import FileUnreadable, JobFileRefused, JobNotFound
 from air_executor.storage.file_store import FileStore
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
 STATE_STYLE = {
     "waiting": "yellow",
     "working": "cyan",
     "completed": "green",
     "failed": "red",
+    "skipped": "yellow",
     "cancelled": "magenta",
     "unreadable": "bold red",
 }
@@ -57,46 +66,149 @@ def load_view(store: FileStore, name: str) -> JobView:
     return view
 
 
-def jobs_table(views: list[JobView]) -> Table:
+def make_console(stderr: bool = False) -> Console:
+    """A console that prints data as written: no markup, no emoji codes, no guessed highlighting."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, markup=False, emoji=False, highlight=False)
+
+
+def styled(value: Any, style: str = "") -> Text:
+    """`value` as literal text (never markup), optionally styled."""
+    from rich.text import Text
+
+    return Text(str(value), style=style)
+
+
+def status_text(status: str) -> Text:
+    return styled(status, STATE_STYLE.get(status, ""))
+
+
+def command_line(task: dict[str, Any]) -> str:
+    return " ".join([str(task.get("command", ""))] + [str(a) for a in task.get("args") or []])
+
+
+def when(stamp: Any) -> str:
+    """`2025-10-02 07:30:16`: to the second, which is what a table has room for."""
+    return human(stamp)[:19]
+
+
+def took(task: dict[str, Any]) -> str:
+    """How long the last attempt ran: `0.4s`, `12s`, `3m04s`, `1h02m`; `-` while unknown."""
+    from air_executor.core.clock import parse_iso
+
+    start, end = parse_iso(task.get("started_at")), parse_iso(task.get("completed_at"))
+    if start is None or end is None or end < start:
+        return "-"
+    seconds = end - start
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def show_table(console: Console, table: Table, title: str | None = None) -> None:
+    """A boxed table on a terminal; for a pipe, a plain one: no box, nothing wrapped, one line per row."""
+    if console.is_terminal:
+        if title:
+            table.title = styled(title)
+        console.print(table)
+        return
+    if title:
+        console.print(styled(f"{title}:"), soft_wrap=True)
+    for line in plain_lines(table):
+        console.print(styled(line), soft_wrap=True)
+
+
+def plain_lines(table: Table) -> list[str]:
+    """The table as aligned columns of text, as wide as its content needs (for pipes and files)."""
+    from rich.console import Console
+
+    table.box, table.show_edge, table.pad_edge, table.padding, table.collapse_padding = (
+        None,
+        False,
+        False,
+        (0, 1),
+        False,
+    )
+    for column in table.columns:
+        column.no_wrap, column.overflow, column.max_width, column.min_width = True, "ignore", None, None
+    wide = Console(width=100_000, color_system=None, markup=False, emoji=False, highlight=False)
+    with wide.capture() as captured:
+        wide.print(table)
+    return [line.rstrip() for line in captured.get().splitlines()]
+
+
+def jobs_table(views: list[JobView], width: int, plain: bool) -> Table:
+    """The seeds' table: Job Name, State, Pending Tasks, Active Runner, Updated At (plus Tasks done)."""
+    from rich.table import Table
+
+    narrow = width < 100  # let the long headers wrap, never the states or the times
     table = Table()
-    for title, justify in (
-        ("Job Name", "left"),
-        ("State", "left"),
-        ("Tasks", "right"),
-        ("Pending Tasks", "right"),
-        ("Active Runner", "center"),
-        ("Updated At", "left"),
-    ):
-        table.add_column(title, justify=justify)  # type: ignore[arg-type]
+    table.add_column("Job Name", overflow="fold", min_width=8)
+    table.add_column("State", no_wrap=True)
+    table.add_column("Tasks", justify="right", no_wrap=True)
+    table.add_column("Pending Tasks", justify="right", max_width=9 if narrow else None)
+    table.add_column("Active Runner", justify="center", max_width=8 if narrow else None)
+    table.add_column("Updated At", no_wrap=True)
+    blank = "-" if plain else ""
     for view in views:
-        state = view.state_name
         done = f"{view.count(lifecycle.COMPLETED)}/{len(view.tasks)}" if not view.problem else "-"
         table.add_row(
-            view.name,
-            f"[{STATE_STYLE.get(state, 'white')}]{state}[/]",
+            styled(view.name),
+            status_text(view.state_name),
             done,
             str(view.count(lifecycle.PENDING)) if not view.problem else "-",
-            "✓" if view.count(lifecycle.RUNNING) else "",
-            human(view.state.get("updated_at"))[:19],
+            "✓" if view.count(lifecycle.RUNNING) else blank,
+            when(view.state.get("updated_at")),
         )
     return table
 
 
-def tasks_table(view: JobView) -> Table:
-    table = Table(title=f"Tasks of {view.name}")
-    for title in ("Task", "Status", "Attempts", "Exit", "Started", "Completed", "Command", "Error"):
-        table.add_column(title, overflow="fold")
+def tasks_table(view: JobView, width: int, plain: bool) -> Table:
+    """One row per task; on a terminal the errors go below the table (`task_errors`), in plain form last."""
+    from rich.table import Table
+
+    # At 80 columns the box's padding is what does not fit: narrow terminals get less of it.
+    table = Table(padding=(0, 1) if width >= 100 else (0, 0), collapse_padding=width < 100)
+    table.add_column("Task", overflow="fold", min_width=4)
+    table.add_column("Status", no_wrap=True)
+    table.add_column("Attempts", justify="right", no_wrap=True)
+    table.add_column("Exit", justify="right", no_wrap=True)
+    table.add_column("Started", no_wrap=True)
+    table.add_column("Took", justify="right", no_wrap=True)
+    table.add_column("Command", overflow="fold", min_width=10)
+    if plain:
+        table.add_column("Error")
     for task in view.tasks:
-        status = str(task.get("status"))
-        command = " ".join([str(task.get("command", ""))] + [str(a) for a in task.get("args") or []])
-        table.add_row(
-            str(task.get("id")),
-            f"[{STATE_STYLE.get(status, 'white')}]{status}[/]",
+        exit_code = task.get("exit_code")
+        cells: list[str | Text] = [
+            styled(task.get("id")),
+            status_text(str(task.get("status"))),
             str(task.get("attempts") or 0),
-            "" if task.get("exit_code") is None else str(task.get("exit_code")),
-            human(task.get("started_at")),
-            human(task.get("completed_at")),
-            command if len(command) <= 60 else command[:57] + "...",
-            str(task.get("error") or ""),
-        )
+            "-" if exit_code is None else str(exit_code),
+            when(task.get("started_at")),
+            took(task),
+            styled(command_line(task)),
+        ]
+        if plain:
+            cells.append(styled(_one_line(task.get("error")) or "-"))
+        table.add_row(*cells)
     return table
+
+
+def task_errors(view: JobView) -> list[Text]:
+    """`bad: false exited with code 1`, one line per task that has an error."""
+    return [
+        styled(f"{task.get('id')}: {_one_line(task.get('error'))}", STATE_STYLE.get(str(task.get("status")), ""))
+        for task in view.tasks
+        if task.get("error")
+    ]
+
+
+def _one_line(text: Any) -> str:
+    return " ".join(str(text).split()) if text else ""

@@ -12,21 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from air_executor.core import lifecycle
 from air_executor.core.clock import now_iso
 from air_executor.core.container import ContainerOptions
+from air_executor.core.task_rules import RETRIES, RETRY_BACKOFF, RETRY_DELAY, SEED_FIELDS, TIMEOUT
 from air_executor.errors import InvalidJob, InvalidName
 from air_executor.storage.names import check_task_id
-
-SEED_FIELDS = (
-    "id",
-    "job_name",
-    "command",
-    "args",
-    "dependencies",
-    "status",
-    "created_at",
-    "started_at",
-    "completed_at",
-    "error",
-)
 
 
 class TaskStatus(str, Enum):
@@ -71,12 +59,13 @@ class Task(BaseModel):
     completed_at: str | None = None
     error: str | None = None
     # Optional: how to run it.
-    timeout: int | None = Field(default=None, ge=1, le=86_400)
-    retries: int = Field(default=0, ge=0, le=100)
-    retry_delay: float | None = Field(default=None, ge=0, le=86_400)
-    retry_backoff: float | None = Field(default=None, ge=1, le=10)
+    timeout: int | None = Field(default=None, ge=TIMEOUT[0], le=TIMEOUT[1])
+    retries: int = Field(default=0, ge=RETRIES[0], le=RETRIES[1])
+    retry_delay: float | None = Field(default=None, ge=RETRY_DELAY[0], le=RETRY_DELAY[1])
+    retry_backoff: float | None = Field(default=None, ge=RETRY_BACKOFF[0], le=RETRY_BACKOFF[1])
     env: dict[str, str] = Field(default_factory=dict)
     cwd: str | None = None
+    submit_dir: str | None = None  # where it was submitted from: it runs there unless `cwd` says otherwise
     image: str | None = None
     cpus: float | None = Field(default=None, gt=0, le=256)
     memory: str | None = Field(default=None, pattern=r"^[0-9]+[bkmgBKMG]?$")
@@ -107,19 +96,29 @@ class Task(BaseModel):
             raise ValueError("must not be blank")
         return value
 
+    @field_validator("submit_dir")
+    @classmethod
+    def _submit_dir(cls, value: str | None) -> str | None:
+        if value is not None and not os.path.isabs(value):
+            raise ValueError(f"must be an absolute path, got {value!r}")
+        return value
+
     @field_validator("args", mode="before")
     @classmethod
     def _args(cls, value: Any) -> Any:
-        # Numbers and other scalars become strings, as a shell would pass them.
+        # Arguments are strings. A JSON or YAML value that is not one (YAML reads `on`,
+        # `010`, `0x1F` and `null` as True, 8, 31 and None) is refused rather than passed
+        # on as "True" or "8": the field check below names it. Python objects a file cannot
+        # hold (a Path, say) become their text, as a shell would pass them.
         if isinstance(value, (list, tuple)):
-            return [v if isinstance(v, (str, list, dict)) else str(v) for v in value]
+            return [_as_text(v) for v in value]
         return value
 
     @field_validator("env", mode="before")
     @classmethod
     def _env(cls, value: Any) -> Any:
         if isinstance(value, dict):
-            return {str(k): v if isinstance(v, str) else str(v) for k, v in value.items()}
+            return {k: _as_text(v) for k, v in value.items()}
         return value
 
     @property
@@ -146,15 +145,54 @@ class Task(BaseModel):
 
 
 def describe_validation_error(exc: ValidationError) -> str:
-    """The first problem of a pydantic error as `field: message`."""
+    """The first problem of a pydantic error as `field: message`, in our words rather than pydantic's."""
     first = exc.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or "value"
-    message = first["msg"]
-    if first["type"] == "missing":
-        message = "is required"
-    elif "Value error, " in message:
-        message = message.split("Value error, ", 1)[1]
-    return f"{field}: {message}"
+    # Leave out pydantic's tags for union members and dict keys (`literal['all']`, `[key]`).
+    field = ".".join(str(part) for part in first["loc"] if "[" not in str(part)) or "value"
+    return f"{field}: {_explain(first)}"
+
+
+# Pydantic's error types, said the way the rest of Air-Executor says things.
+_EXPLAIN = {
+    "missing": "is required",
+    "string_type": "must be a string, got {input!r} (in a YAML file, put it in quotes)",
+    "int_type": "must be a whole number, got {input!r}",
+    "int_parsing": "must be a whole number, got {input!r}",
+    "int_from_float": "must be a whole number, got {input!r}",
+    "float_type": "must be a number, got {input!r}",
+    "float_parsing": "must be a number, got {input!r}",
+    "bool_type": "must be true or false, got {input!r}",
+    "bool_parsing": "must be true or false, got {input!r}",
+    "list_type": "must be a list, got {input!r}",
+    "dict_type": "must be a mapping, got {input!r}",
+    "model_type": "must be a mapping, got {input!r}",
+    "greater_than_equal": "must be at least {ge}, got {input!r}",
+    "greater_than": "must be above {gt}, got {input!r}",
+    "less_than_equal": "must be at most {le}, got {input!r}",
+    "less_than": "must be below {lt}, got {input!r}",
+    "too_short": "must not be empty",
+    "string_too_short": "must not be empty",
+    "literal_error": "must be {expected}, got {input!r}",
+    "enum": "must be {expected}, got {input!r}",
+    "string_pattern_mismatch": "has the wrong form, got {input!r}",
+    "extra_forbidden": "is not a known option",
+}
+
+
+def _explain(error: Any) -> str:
+    if "Value error, " in error["msg"]:
+        return str(error["msg"]).split("Value error, ", 1)[1]
+    template = _EXPLAIN.get(error["type"])
+    if template is None:
+        return str(error["msg"])
+    return template.format(input=error.get("input"), **error.get("ctx", {}))
+
+
+def _as_text(value: Any) -> Any:
+    """A value a JSON or YAML file could hold stays as it is (so only strings pass); any other object is its text."""
+    if value is None or isinstance(value, (str, int, float, list, dict)):
+        return value
+    return str(value)
 
 
 class TaskQueue:
@@ -176,10 +214,10 @@ class TaskQueue:
 
     def add(self, task: Task | dict[str, Any]) -> str:
         """Queue a task; returns its id (the existing one when `dedup_key` matched)."""
-        from air_executor.client import add_tasks
+        from air_executor.client import add_tasks, with_submit_dir
 
         doc = task.to_dict() if isinstance(task, Task) else dict(task)
-        return add_tasks(self._store(), self.job_name, [doc])[0]
+        return add_tasks(self._store(), self.job_name, [with_submit_dir(doc)])[0]
 
     def list(self) -> list[Task]:
         return [Task.model_validate(doc) for doc in self._store().read_tasks(self.job_name)]

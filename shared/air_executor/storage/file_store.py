@@ -227,6 +227,42 @@ class FileStore:
         finally:
             os.close(fd)
 
+    def read_log(
+        self, name: str, task_id: str, start: int = 0, *, last: int | None = None, limit: int = 8 << 20
+    ) -> tuple[bytes, int]:
+        """A task's log from byte `start` (or only its `last` bytes), at most `limit` bytes, and the
+        offset where what was read ends; (b"", 0) if it has no log yet.
+
+        Opened like every job file: a log that is a symlink or a FIFO is refused (JobFileRefused).
+        """
+        log_name = f"{check_task_id(task_id)}.log"
+        with self.open_job(name) as job_dir:
+            try:
+                logs = job_dir.subfolder(LOGS_DIR)
+            except JobNotFound:
+                return b"", 0
+            try:
+                fd = job_dir.open(log_name, folder_fd=logs)
+            except FileNotFoundError:
+                return b"", 0
+            finally:
+                os.close(logs)
+        try:
+            size = os.fstat(fd).st_size
+            if last is not None:
+                start = max(size - last, 0)
+            end = min(size, start + limit)
+            chunks = []
+            while start < end:
+                chunk = os.pread(fd, min(end - start, 1 << 20), start)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                start += len(chunk)
+            return b"".join(chunks), start
+        finally:
+            os.close(fd)
+
     def create_job_dir(self, name: str) -> Path:
         with self.open_job(name, create=True) as job_dir:
             os.close(job_dir.subfolder(LOGS_DIR, create=True))
