@@ -51,6 +51,7 @@ def _task(base: Path, name: str, task_id: str) -> dict:
 
 def capture(target: Path) -> None:
     work = Path(tempfile.mkdtemp(prefix="ae-capture-"))
+    work.chmod(0o755)  # a root manager runs tasks as uid 10001: they must get in
     base = work / "base"
     base.mkdir()
     (base / "config.yaml").write_text("poll_interval: 1\nlog_format: text\n")
