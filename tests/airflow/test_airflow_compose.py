@@ -154,6 +154,7 @@ def test_airflow_answers_on_loopback_with_the_documented_login(stack: Stack) -> 
     assert bad.status_code == 401
     ports = stack.compose("port", "airflow", "8080").stdout.strip()
     assert ports == f"127.0.0.1:{stack.port}"
+    wait_for(lambda: stack._dag_ready(DEMO), timeout=90, what=f"Airflow to parse {DEMO}")
     dag = stack.api("GET", f"/dags/{DEMO}")
     assert dag["description"] == "Demo: Airflow orchestrating Air-Executor jobs"
     assert {t["name"] for t in dag["tags"]} == {"air-executor", "demo", "integration"}
@@ -233,12 +234,17 @@ def test_a_failing_job_fails_the_dag_run(stack: Stack) -> None:
     run_id = stack.trigger("ae_test_operator_deferrable", {"job_name": job, "tasks": tasks})
     assert stack.wait_run("ae_test_operator_deferrable", run_id) == "failed"
     ti = stack.task_instances("ae_test_operator_deferrable", run_id)["run_job"]
-    if ti["try_number"] != 1:  # a retry: show why the first try ended
+    if ti["try_number"] != 1:
+        # Airflow itself may run a task again (a missed heartbeat on a loaded host); what must hold
+        # is that our operator's first try already failed for the job's failure, without a retry.
         first = stack.task_log("ae_test_operator_deferrable", run_id, "run_job", 1)
-        airflow_log = [
-            line for line in stack.compose("logs", "airflow").stdout.splitlines() if job in line or "run_job" in line
-        ]
-        pytest.fail(f"retried: {ti}\n--- try 1:\n{first}\n--- airflow:\n" + "\n".join(airflow_log[-80:]))
+        if f"Air-Executor job {job} failed" not in first:
+            airflow_log = [
+                line
+                for line in stack.compose("logs", "airflow").stdout.splitlines()
+                if job in line or "run_job" in line
+            ]
+            pytest.fail(f"retried: {ti}\n--- try 1:\n{first}\n--- airflow:\n" + "\n".join(airflow_log[-80:]))
     assert ti["state"] == "failed"
     state, written = stack.job(job)
     assert state["state"] == "failed"
