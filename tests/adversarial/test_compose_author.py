@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from conftest import REPO, wait_for
 from containers.conftest import RUNNER_IMAGE, our_containers
-from containers.test_compose import compose
+from containers.test_compose import compose, manager_up
 
 pytestmark = pytest.mark.docker
 
@@ -25,14 +25,7 @@ def test_a_naive_non_root_writer_through_the_compose_volume(docker_client: Any) 
     project = f"aeauthor{uuid.uuid4().hex[:8]}"
     volume = f"{project}_air-executor-data"
     try:
-        up = compose(project, "up", "-d", "manager")
-        assert up.returncode == 0, up.stderr
-        manager = f"{project}-manager-1"
-        wait_for(
-            lambda: docker_client.containers.get(manager).attrs["State"].get("Health", {}).get("Status") == "healthy",
-            timeout=90,
-            what="the compose manager to be healthy",
-        )
+        manager_up(project, docker_client)
         # What airflow-init does: hand jobs/ to uid 10001.
         chown = compose(project, "exec", "-T", "manager", "sh", "-c", f"mkdir -p {JOBS} && chown 10001:10001 {JOBS}")
         assert chown.returncode == 0, chown.stderr

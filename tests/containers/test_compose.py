@@ -28,20 +28,25 @@ def compose(project: str, *args: str, input: str | None = None) -> subprocess.Co
     )
 
 
+def manager_up(project: str, docker_client: Any) -> None:
+    """`compose up` the manager (and the runner image check) and wait until it is healthy."""
+    # Only the manager: Airflow's services have their own test (tests/airflow/test_airflow_compose.py)
+    # and would claim port 8080 here.
+    up = compose(project, "up", "-d", "manager")
+    assert up.returncode == 0, up.stderr
+    manager = f"{project}-manager-1"
+    wait_for(
+        lambda: docker_client.containers.get(manager).attrs["State"].get("Health", {}).get("Status") == "healthy",
+        timeout=90,
+        what="the compose manager to be healthy",
+    )
+
+
 def test_compose_up_runs_the_demo_job(docker_client: Any) -> None:
     """compose brings up a healthy manager that runs the demo job in runner containers on its named volume."""
     project = f"aetest{uuid.uuid4().hex[:8]}"
     try:
-        # Only the manager (and the runner image check): Airflow's services have their own test
-        # (tests/airflow/test_airflow_compose.py) and would claim port 8080 here.
-        up = compose(project, "up", "-d", "manager")
-        assert up.returncode == 0, up.stderr
-        manager = f"{project}-manager-1"
-        wait_for(
-            lambda: docker_client.containers.get(manager).attrs["State"].get("Health", {}).get("Status") == "healthy",
-            timeout=90,
-            what="the compose manager to be healthy",
-        )
+        manager_up(project, docker_client)
         job = (Path(REPO) / "deploy" / "demo" / "job.yaml").read_text()
         submit = compose(
             project,
