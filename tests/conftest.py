@@ -19,6 +19,7 @@ from typing import Any
 import psutil
 import pytest
 import yaml
+from air_executor.errors import AirExecutorError
 from air_executor.storage.file_store import FileStore
 
 REPO = Path(__file__).resolve().parent.parent
@@ -33,7 +34,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = DEADLINE, what: str 
     while True:
         try:
             value = predicate()
-        except (FileNotFoundError, ValueError, KeyError, TypeError):  # files caught mid-write or not yet right
+        except (FileNotFoundError, ValueError, KeyError, TypeError, AirExecutorError):  # not there or not right yet
             value = None
         if value:
             return value
@@ -67,6 +68,11 @@ class Base:
         return read_json(self.job_dir(name) / "state.json")
 
     def tasks(self, name: str) -> list[dict[str, Any]]:
+        """The job's tasks as they are now: tasks.json with its journal folded in (as status reads them)."""
+        return self.store.read_tasks(name)
+
+    def tasks_file(self, name: str) -> list[dict[str, Any]]:
+        """tasks.json exactly as a seed-style reader opens it (it may lag the journal by max_file_lag)."""
         return read_json(self.job_dir(name) / "tasks.json")
 
     def task(self, name: str, task_id: str) -> dict[str, Any]:

@@ -1,4 +1,10 @@
-"""Claim the task, run its command in its own session, record the outcome.
+"""Start the task, run its command in its own session, record the outcome.
+
+The runner reads only its launch's claim record (runs/<launch>.json, written by the
+manager) and state.json, and writes two small records of its own (runs/<launch>.start,
+then .end; storage/journal.py): it never reads or rewrites tasks.json and takes no
+lock, so what it costs does not grow with its job. Creating `.start` is the claim: if
+the manager gave up on this launch first, it exists already and nothing runs.
 
 The command runs without a shell through posix_spawn (no `subprocess` import:
 it would double the runner's start-up). It gets its own process group, so a
@@ -17,7 +23,8 @@ import time
 
 from air_executor.core import lifecycle
 from air_executor.core.clock import now_iso
-from air_executor.errors import AirExecutorError, FileUnreadable, LockTimeout
+from air_executor.errors import AirExecutorError
+from air_executor.storage import journal
 from air_executor.storage.file_store import FileStore
 from air_executor.storage.jobdir import JobDir
 
@@ -35,13 +42,12 @@ RECORD_ATTEMPTS = 20
 
 class Settings:
     """What the manager tells the runner, read from its environment once, before a task's own
-    `env` is applied: a task cannot change its timeout, grace or retry cap."""
+    `env` is applied: a task cannot change its timeout or grace."""
 
     def __init__(self, environ: dict[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
         self.timeout = _float(env.get("AIR_EXECUTOR_TASK_TIMEOUT"), DEFAULT_TIMEOUT)
         self.grace = _float(env.get("AIR_EXECUTOR_STOP_GRACE"), DEFAULT_GRACE)
-        self.max_retry_delay = _float(env.get(lifecycle.MAX_RETRY_DELAY_ENV), lifecycle.DEFAULT_MAX_RETRY_DELAY)
         self.runner_user = _user(env.get("AIR_EXECUTOR_RUNNER_USER") or DEFAULT_RUNNER_USER)
         self.folder_id = env.get("AIR_EXECUTOR_JOB_FOLDER_ID") or None
 
@@ -66,7 +72,7 @@ def run_task(base: str, job: str, task_id: str, launch_id: str) -> int:
             return EXIT_STALE
         drop_privileges(job_dir, settings)
         try:
-            task = claim_retrying(store, job_dir, task_id, launch_id)
+            task = start(job_dir, task_id, launch_id)
         except AirExecutorError as exc:
             print(f"air-executor-runner: {exc}", file=sys.stderr)
             return EXIT_UNRECORDED
@@ -75,7 +81,7 @@ def run_task(base: str, job: str, task_id: str, launch_id: str) -> int:
         started = time.monotonic()
         outcome = execute(store, job_dir, task, settings)
         outcome.details["wall_time"] = round(time.monotonic() - started, 6)
-        if not record(store, job_dir, task_id, launch_id, outcome, settings):
+        if not record(job_dir, launch_id, outcome):
             return EXIT_UNRECORDED
     return EXIT_COMPLETED if outcome.result == lifecycle.SUCCESS else EXIT_FAILED
 
@@ -103,34 +109,48 @@ def _home_of(uid: int) -> str:
     return home if home and os.access(home, os.W_OK | os.X_OK) else "/tmp"
 
 
-def claim_retrying(store: FileStore, job_dir: JobDir, task_id: str, launch_id: str) -> dict[str, Any] | None:
-    """`claim`, read again while the files are caught half written or the lock is busy (as `record` does)."""
+def start(job_dir: JobDir, task_id: str, launch_id: str) -> dict[str, Any] | None:
+    """The task as claimed for this launch, once this runner has recorded its start; None if the
+    launch is stale (no claim, another task, an outcome already there, given up on, job cancelled)."""
+    claim = _retrying(lambda: journal.read_claim(job_dir, launch_id))
+    task = claim.get("task") if claim is not None else None
+    if not isinstance(task, dict) or claim.get("task_id") != task_id or task.get("id") != task_id:
+        return None
+    if _job_cancelled(job_dir):
+        journal.mark(job_dir, launch_id, journal.END, _end(lifecycle.KILLED, "cancelled"))
+        return None
+    mark = {"started_at": now_iso(), "runner_pid": os.getpid(), "runner_host": os.uname().nodename}
+    if not _retrying(lambda: journal.mark(job_dir, launch_id, journal.START, mark)):
+        return None  # the manager gave up on this launch first
+    task.update(mark)
+    return task
+
+
+def _job_cancelled(job_dir: JobDir) -> bool:
+    try:
+        state = journal.parse_record(job_dir.read("state.json"))
+    except (OSError, AirExecutorError):
+        return False
+    return state is not None and state.get("state") == lifecycle.CANCELLED
+
+
+def _retrying(action: Any) -> Any:
+    """Run `action` again while the volume refuses a write for a moment (a full disk, say)."""
     pause = 0.05
     for attempt in range(RECORD_ATTEMPTS):
         try:
-            return claim(store, job_dir, task_id, launch_id)
-        except (FileUnreadable, LockTimeout) as exc:
+            return action()
+        except OSError as exc:
             if attempt == RECORD_ATTEMPTS - 1:
-                raise
-            print(f"air-executor-runner: cannot claim the task yet: {exc}", file=sys.stderr)
+                raise AirExecutorError(f"cannot write the task's records: {exc.strerror or exc}") from None
+            print(f"air-executor-runner: cannot write the task's records yet: {exc}", file=sys.stderr)
             time.sleep(pause)
             pause = min(pause * 2, 3.0)
     return None
 
 
-def claim(store: FileStore, job_dir: JobDir, task_id: str, launch_id: str) -> dict[str, Any] | None:
-    """Mark the task started if it is still ours; None if the launch is stale."""
-    with store.transaction(job_dir.name, job_dir=job_dir) as files:
-        task = files.task(task_id)
-        if task is None or task.get("launch_id") != launch_id or task.get("status") != lifecycle.RUNNING:
-            return None
-        if (files.state or {}).get("state") == lifecycle.CANCELLED:
-            lifecycle.finish_attempt(task, result=lifecycle.KILLED, error="cancelled", job_cancelled=True)
-            return None
-        task["started_at"] = now_iso()
-        task["runner_pid"] = os.getpid()
-        task["runner_host"] = os.uname().nodename
-        return dict(task)
+def _end(result: str, error: str | None, exit_code: int | None = None, details: Any = None) -> dict[str, Any]:
+    return {"ended_at": now_iso(), "result": result, "error": error, "exit_code": exit_code, "details": details or {}}
 
 
 def execute(store: FileStore, job_dir: JobDir, task: dict[str, Any], settings: Settings) -> Outcome:
@@ -331,33 +351,16 @@ class Supervisor:
         return Outcome(lifecycle.RESULT_FAILED, f"exited with code {code}", code)
 
 
-def record(
-    store: FileStore, job_dir: JobDir, task_id: str, launch_id: str, outcome: Outcome, settings: Settings
-) -> bool:
-    """Write the outcome under the lock, retrying while the files are busy or unreadable."""
-    pause = 0.05
-    for _ in range(RECORD_ATTEMPTS):
-        try:
-            with store.transaction(job_dir.name, job_dir=job_dir) as files:
-                task = files.task(task_id)
-                if task is None or task.get("launch_id") != launch_id:
-                    return True  # reassigned meanwhile (recovered as lost): not ours to write
-                cancelled = (files.state or {}).get("state") == lifecycle.CANCELLED
-                lifecycle.finish_attempt(
-                    task,
-                    result=outcome.result,
-                    error=outcome.error,
-                    exit_code=outcome.exit_code,
-                    details=outcome.details,
-                    job_cancelled=cancelled,
-                    max_delay=settings.max_retry_delay,
-                )
-                return True
-        except AirExecutorError as exc:
-            print(f"air-executor-runner: cannot record the outcome yet: {exc}", file=sys.stderr)
-            time.sleep(pause)
-            pause = min(pause * 2, 3.0)
-    return False
+def record(job_dir: JobDir, launch_id: str, outcome: Outcome) -> bool:
+    """Create the launch's end record (the manager folds it into tasks.json)."""
+    end = _end(outcome.result, outcome.error, outcome.exit_code, outcome.details)
+    try:
+        if not _retrying(lambda: journal.mark(job_dir, launch_id, journal.END, end)):
+            print("air-executor-runner: an outcome of this launch was already recorded", file=sys.stderr)
+        return True
+    except AirExecutorError as exc:
+        print(f"air-executor-runner: {exc}", file=sys.stderr)
+        return False
 
 
 def _describe_failure(outcome: Outcome, task: dict[str, Any], job_dir: JobDir) -> None:

@@ -45,12 +45,14 @@ def build_tasks(job_name: str, specs: Any) -> list[dict[str, Any]]:
     return docs
 
 
-def check_graph(job_name: str, tasks: Sequence[Mapping[str, Any]]) -> None:
-    """Refuse unknown dependencies and cycles with the offending ids named."""
+def check_graph(job_name: str, tasks: Sequence[Mapping[str, Any]], *, known_outside: bool = False) -> None:
+    """Refuse unknown dependencies and cycles with the offending ids named (`known_outside`: the
+    caller checked dependencies on tasks outside `tasks`; only cycles among them are left)."""
     from air_executor.core.graph import find_cycle, unknown_dependencies
 
     for task_id, missing in unknown_dependencies(tasks).items():
-        raise InvalidJob(f"job {job_name!r}: task {task_id!r} depends on unknown task {missing!r}")
+        if not known_outside:
+            raise InvalidJob(f"job {job_name!r}: task {task_id!r} depends on unknown task {missing!r}")
     cycle = find_cycle(tasks)
     if cycle:
         raise InvalidJob(f"job {job_name!r}: dependency cycle {' -> '.join(cycle)}")
@@ -186,26 +188,113 @@ def add_tasks(
     """Queue tasks in an existing job, with the dynamic-task guardrails; returns their ids.
 
     Inside a running task the parent defaults to that task (from the environment),
-    so depth limits and de-duplication apply to what it spawns.
+    so depth limits and de-duplication apply to what it spawns. The tasks go to the job's
+    queue (storage/journal.py), checked against its index of ids and dedup keys, so queuing
+    costs the same in a job of ten tasks or of ten thousand; the manager folds them into
+    tasks.json.
     """
+    from air_executor.storage import journal
+    from air_executor.storage.lock import JobLock
+
     if parent is None and os.environ.get(ENV_JOB) == job_name:
         parent = os.environ.get(ENV_TASK) or None
     config = config or guardrails(store.base)
-    ids: list[str] = []
-    with store.transaction(job_name, require_tasks=False) as files:
-        state, tasks = files.state or {}, files.tasks if files.tasks is not None else []
-        files.tasks = tasks
+    specs = list(specs)
+    for spec in specs:  # refuse a bad task before touching the job
+        _task_doc(job_name, spec, "task", default_id="task-1")
+    with store.open_job(job_name) as job_dir, JobLock(job_dir):
+        state = store.read_state_in(job_dir)
         _check_open(job_name, state)
-        depth = _child_depth(job_name, tasks, parent, state, config)
-        before = len(tasks)
-        for spec in specs:
-            ids.append(_add_one(job_name, tasks, spec, parent, depth, state, config))
-        check_graph(job_name, tasks)
-        if len(tasks) > before and state.get("state") == lifecycle.COMPLETED:
-            state["state"] = lifecycle.WORKING  # new work reopens a completed job
-        if len(tasks) > before and state.get("state") == lifecycle.WORKING:
-            state["updated_at"] = now_iso()
+        index = journal.Index.open(job_dir, create=True)
+        assert index is not None
+        try:
+            if not index.complete:
+                index.rebuild(_all_tasks(store, job_dir))  # a job no protocol writer has queued into yet
+            ids, docs = _new_tasks(job_name, index, specs, parent, state, config)
+            if docs:
+                if job_dir.exists("tasks.json"):
+                    journal.queue_tasks(job_dir, docs)
+                else:  # the job's first tasks (the seeds' TaskQueue on a job with state.json only)
+                    _first_tasks(store, job_dir, docs)
+                for doc in docs:
+                    index.add(doc)
+                index.set_count(index.count() + len(docs))
+                if state.get("state") in (lifecycle.COMPLETED, lifecycle.WORKING):
+                    # New work reopens a completed job, and says the job changed.
+                    state.update(state=lifecycle.WORKING, updated_at=now_iso())
+                    job_dir.write("state.json", _dump(state))
+        finally:
+            index.close()
     return ids
+
+
+def _all_tasks(store: FileStore, job_dir: Any) -> list[dict[str, Any]]:
+    """tasks.json (absent: none yet) with the journal folded in."""
+    from air_executor.storage.file_store import JobFiles
+
+    return JobFiles(job_dir).load(require_tasks=False, max_retry_delay=store.max_retry_delay).tasks or []
+
+
+def _first_tasks(store: FileStore, job_dir: Any, docs: list[dict[str, Any]]) -> None:
+    """tasks.json for a job that has none yet: whatever is queued, then these."""
+    from air_executor.storage.file_store import encode_task, encode_tasks
+
+    files_tasks = _all_tasks(store, job_dir)
+    job_dir.write("tasks.json", encode_tasks([encode_task(t) for t in [*files_tasks, *docs]]))
+    from air_executor.storage import journal
+
+    journal.remove_queued(job_dir, [name for name, _ in journal.read_queue(job_dir)])
+
+
+def _dump(doc: dict[str, Any]) -> bytes:
+    from air_executor.storage.file_store import dump_json
+
+    return dump_json(doc)
+
+
+def _new_tasks(
+    job_name: str,
+    index: Any,
+    specs: list[Any],
+    parent: str | None,
+    state: Mapping[str, Any],
+    config: Config | config_file.Guardrails,
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The ids to return and the documents to queue, checked against the index."""
+    depth = _child_depth(job_name, index, parent, state, config)
+    count, limit = index.count(), state.get("max_tasks", config.max_tasks_per_job)
+    ids: list[str] = []
+    docs: list[dict[str, Any]] = []
+    batch: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        key = spec.get("dedup_key") if isinstance(spec, dict) else None
+        if isinstance(key, str):
+            same = index.dedup(key) or next((t["id"] for t in docs if t.get("dedup_key") == key), None)
+            if same is not None:
+                ids.append(str(same))
+                continue
+        if count + len(docs) >= limit:
+            raise LimitExceeded(
+                f"job {job_name!r} already has {count + len(docs)} tasks, its limit "
+                "(max_tasks_per_job, or the job's max_tasks)"
+            )
+        number = count + len(docs) + 1
+        while index.has(f"task-{number}") or f"task-{number}" in batch:
+            number += 1
+        doc = _task_doc(job_name, spec, "task", default_id=f"task-{number}")
+        if index.has(doc["id"]) or doc["id"] in batch:
+            raise InvalidJob(f"job {job_name!r} already has a task {doc['id']!r}")
+        if parent is not None:
+            doc["parent"], doc["depth"] = parent, depth
+        batch[doc["id"]] = doc
+        docs.append(doc)
+        ids.append(str(doc["id"]))
+    for doc in docs:
+        missing = next((d for d in doc.get("dependencies") or [] if d not in batch and not index.has(d)), None)
+        if missing is not None:
+            raise InvalidJob(f"job {job_name!r}: task {doc['id']!r} depends on unknown task {missing!r}")
+    check_graph(job_name, docs, known_outside=True)
+    return ids, docs
 
 
 def guardrails(
@@ -235,17 +324,17 @@ def _check_open(job_name: str, state: Mapping[str, Any]) -> None:
 
 def _child_depth(
     job_name: str,
-    tasks: list[dict[str, Any]],
+    index: Any,
     parent: str | None,
     state: Mapping[str, Any],
     config: Config | config_file.Guardrails,
 ) -> int:
     if parent is None:
         return 0
-    parent_doc = next((t for t in tasks if t.get("id") == parent), None)
-    if parent_doc is None:
+    parent_depth = index.depth(parent)
+    if parent_depth is None:
         raise InvalidJob(f"job {job_name!r} has no task {parent!r} to be the parent")
-    depth = int(parent_doc.get("depth") or 0) + 1
+    depth = parent_depth + 1
     limit = state.get("max_depth", config.max_spawn_depth)
     if depth > limit:
         raise LimitExceeded(
@@ -253,38 +342,6 @@ def _child_depth(
             f"the limit is {limit} (max_spawn_depth, or the job's max_depth)"
         )
     return depth
-
-
-def _add_one(
-    job_name: str,
-    tasks: list[dict[str, Any]],
-    spec: Any,
-    parent: str | None,
-    depth: int,
-    state: Mapping[str, Any],
-    config: Config | config_file.Guardrails,
-) -> str:
-    key = spec.get("dedup_key") if isinstance(spec, dict) else None
-    if key is not None:
-        same = next((t for t in tasks if t.get("dedup_key") == key), None)
-        if same is not None:
-            return str(same["id"])
-    limit = state.get("max_tasks", config.max_tasks_per_job)
-    if len(tasks) >= limit:
-        raise LimitExceeded(
-            f"job {job_name!r} already has {len(tasks)} tasks, its limit (max_tasks_per_job, or the job's max_tasks)"
-        )
-    taken = {t.get("id") for t in tasks}
-    number = len(tasks) + 1
-    while f"task-{number}" in taken:
-        number += 1
-    doc = _task_doc(job_name, spec, "task", default_id=f"task-{number}")
-    if doc["id"] in taken:
-        raise InvalidJob(f"job {job_name!r} already has a task {doc['id']!r}")
-    if parent is not None:
-        doc["parent"], doc["depth"] = parent, depth
-    tasks.append(doc)
-    return str(doc["id"])
 
 
 def _task_doc(job_name: str, spec: Any, where: str, default_id: str) -> dict[str, Any]:

@@ -73,6 +73,8 @@ class Config(BaseModel):
     task_policy: TaskPolicy = setting(TaskPolicy, "a mapping of what tasks may ask for (see README 'Trust model')")
     max_job_file_mb: int = setting(64, "a whole number of MiB between 1 and 4096", ge=1, le=4096)
     max_retry_delay: float = setting(3600, "a number of seconds between 1 and 604800", ge=1, le=604_800)
+    # How far tasks.json may lag the journal of a big job (small jobs are written at once).
+    max_file_lag: float = setting(1.0, "a number of seconds between 0 and 10", ge=0, le=10)
 
     @classmethod
     def load(
@@ -145,7 +147,9 @@ class Config(BaseModel):
 
     def file_store(self) -> FileStore:
         """The base folder's store, reading job files up to `max_job_file_mb`."""
-        return FileStore(self.base, max_file_bytes=self.max_job_file_mb * 1024 * 1024)
+        return FileStore(
+            self.base, max_file_bytes=self.max_job_file_mb * 1024 * 1024, max_retry_delay=self.max_retry_delay
+        )
 
 
 def _read(

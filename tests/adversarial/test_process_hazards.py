@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from air_executor.errors import JobExists
 from conftest import Base, ManagerProcess, cli, error_line, wait_for
-from taskkit import PY, alive, naive_job, read_pids, writable_dir
+from taskkit import PY, alive, naive_job, read_pids, runner_pid, writable_dir
 
 LAUNCH = "b" * 32
 
@@ -145,14 +145,14 @@ def test_a_deleted_job_folder_leaves_no_runner_and_frees_its_slot(base: Base, tm
     try:
         base.submit("doomed", [{"id": "t", "command": PY, "args": ["-c", script]}])
         wait_for(lambda: read_pids(pids), what="the task to start")
-        runner = base.task("doomed", "t")["runner_id"]
+        runner = runner_pid(base.task("doomed", "t"))
         import shutil
 
         shutil.rmtree(base.job_dir("doomed"))
         base.submit("next", [{"id": "t", "command": "true"}])
         assert base.wait_state("next")["state"] == "completed", manager.log()
         wait_for(lambda: not alive(read_pids(pids)[0]), what="the deleted job's task to be ended")
-        wait_for(lambda: not alive(int(runner.split(":")[0])), what="the deleted job's runner to be ended")
+        wait_for(lambda: not alive(runner), what="the deleted job's runner to be ended")
         assert "its job folder is gone" in manager.log()
     finally:
         manager.stop()
@@ -226,8 +226,7 @@ def test_runner_lost_leftovers_are_found_by_launch_not_by_pid(base: Base, tmp_pa
     try:
         base.submit("lost", [{"id": "t", "command": PY, "args": ["-c", script]}])
         wait_for(lambda: read_pids(pids), what="the task to start")
-        runner_pid = int(base.task("lost", "t")["runner_id"].split(":")[0])
-        os.kill(runner_pid, signal.SIGKILL)
+        os.kill(runner_pid(base.task("lost", "t")), signal.SIGKILL)
         assert base.wait_state("lost")["state"] == "failed", manager.log()
         wait_for(lambda: not alive(read_pids(pids)[0]), what="the lost runner's task to be ended")
         assert stranger.poll() is None

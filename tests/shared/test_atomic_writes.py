@@ -70,7 +70,7 @@ def test_every_write_path_leaves_no_temporary_file(base: Base) -> None:
     base.store.write_job_state(base.store.read_job_state("tidy"))
     client.cancel_job(base.store, "tidy")
     job_dir = base.job_dir("tidy")
-    assert sorted(p.name for p in job_dir.iterdir()) == [".lock", "logs", "state.json", "tasks.json"]
+    assert sorted(p.name for p in job_dir.iterdir()) == [".lock", "ids", "logs", "queue", "state.json", "tasks.json"]
     assert _leftovers(base.path) == []
 
 

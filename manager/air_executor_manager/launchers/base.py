@@ -65,9 +65,6 @@ class Launcher(Protocol):
     """The pluggable part of the manager (subprocess and Docker implement it)."""
 
     name: str
-    # True when `launch` is quick enough to run while the job's lock is held,
-    # so the claim and the runner id are written in one go.
-    launch_under_lock: bool
 
     def begin_pass(self) -> None:
         """Called once per manager pass before liveness checks (a launcher may batch them)."""

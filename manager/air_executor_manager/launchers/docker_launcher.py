@@ -30,7 +30,6 @@ ALIVE = frozenset({"created", "running", "restarting", "paused"})
 
 class DockerLauncher:
     name = "docker"
-    launch_under_lock = False  # creating a container takes long enough to keep the lock free
 
     def __init__(self, config: Config, client: Any) -> None:
         self.config = config

@@ -24,7 +24,6 @@ class SubprocessLauncher:
     """Each runner is its own session leader, so it outlives a manager restart."""
 
     name = "subprocess"
-    launch_under_lock = True
 
     def __init__(self, config: Config) -> None:
         self.config = config

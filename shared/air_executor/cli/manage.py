@@ -88,11 +88,20 @@ def stop(env: Env, timeout: float) -> None:
     except ProcessLookupError:
         pass
     deadline = time.monotonic() + timeout
-    while running_manager_pid(base) is not None:
+    # Stopped: the lock is free and the process is gone (a zombie its parent has not reaped counts).
+    while running_manager_pid(base) is not None or _still_running(pid):
         if time.monotonic() > deadline:
             raise ManagerError(f"the job manager (PID {pid}) did not stop within {timeout:g} s")
         time.sleep(0.05)
     click.echo("Job manager stopped")
+
+
+def _still_running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
 
 
 @click.command()

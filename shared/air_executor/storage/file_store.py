@@ -48,6 +48,24 @@ def dump_json(data: Any) -> bytes:
     return (jsonfile.dumps(data) + "\n").encode()
 
 
+def encode_task(task: dict[str, Any]) -> bytes:
+    """One task as one line of tasks.json (the standard library's C encoder: fast for big jobs)."""
+    import json
+
+    try:
+        return json.dumps(task, allow_nan=True).encode()
+    except (TypeError, ValueError):
+        return jsonfile.dumps(task).replace("\n", "").encode()
+
+
+def encode_tasks(lines: list[bytes]) -> bytes:
+    """tasks.json from its tasks' lines: a JSON list, one task per line (readable, diffable, and
+    written at C speed; readers just `json.load` it)."""
+    if not lines:
+        return b"[]\n"
+    return b"[\n" + b",\n".join(lines) + b"\n]\n"
+
+
 def parse_json(data: bytes, where: str) -> Any:
     """Parse a job file's bytes; empty or invalid (half written) raises FileUnreadable."""
     if not data.strip():
@@ -63,13 +81,16 @@ def parse_json(data: bytes, where: str) -> Any:
         raise FileUnreadable(f"{where} is not valid JSON ({message})") from None
 
 
-def read_document(job_dir: JobDir, name: str) -> tuple[Any, bytes]:
-    """One job file, parsed; FileUnreadable when absent, empty or half written."""
+def read_document(job_dir: JobDir, name: str, signatures: dict[str, Any] | None = None) -> tuple[Any, bytes]:
+    """One job file, parsed; FileUnreadable when absent, empty or half written. The signature of
+    what was read goes into `signatures` when given."""
     where = os.path.join(job_dir.path, name)
     try:
-        data = job_dir.read(name)
+        data, signature = job_dir.read_signed(name)
     except FileNotFoundError:
         raise FileUnreadable(f"{where} does not exist") from None
+    if signatures is not None:
+        signatures[name] = signature
     return parse_json(data, where), data
 
 
@@ -77,6 +98,31 @@ def check_task_list(tasks: Any, where: str) -> list[dict[str, Any]]:
     if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
         raise JobFileRefused(f"{where} must hold a JSON list of task objects")
     return tasks
+
+
+def fold_journal(
+    job_dir: JobDir, state: dict[str, Any], tasks: list[dict[str, Any]], max_retry_delay: float | None
+) -> Any:
+    """Apply the job's journal records to its documents (core/transitions.py: fold); returns what was
+    used up, or None when the job has no records (the runner path never gets here)."""
+    from air_executor.storage import journal
+
+    queued = journal.read_queue(job_dir)
+    attempts = journal.read_attempts(job_dir)
+    if not queued and not attempts:
+        return None
+    from air_executor.core import transitions
+
+    delay = transitions.DEFAULT_MAX_RETRY_DELAY if max_retry_delay is None else max_retry_delay
+    return transitions.fold(state, tasks, attempts, queued, max_delay=delay)
+
+
+def forget_journal(job_dir: JobDir, folded: Any) -> None:
+    """Remove the records a written tasks.json now holds (never before: a crash in between keeps them)."""
+    from air_executor.storage import journal
+
+    journal.remove_queued(job_dir, folded.queue_names)
+    journal.remove_attempts(job_dir, folded.done_launches)
 
 
 class JobFiles:
@@ -90,17 +136,22 @@ class JobFiles:
         self.tasks: list[dict[str, Any]] | None = None
         self._state_raw = b""
         self._tasks_raw = b""
+        self.folded: Any = None  # what the journal added (records to remove once written)
+        self.signatures: dict[str, Any] = {}  # (inode, size, mtime) of the files as read
 
-    def load(self, *, require_tasks: bool = True) -> JobFiles:
-        state, self._state_raw = read_document(self.job_dir, STATE_FILE)
+    def load(self, *, require_tasks: bool = True, max_retry_delay: float | None = None) -> JobFiles:
+        """Read state.json and tasks.json, and fold in the journal (runs/, queue/: journal.py)."""
+        state, self._state_raw = read_document(self.job_dir, STATE_FILE, self.signatures)
         if not isinstance(state, dict):
             raise JobFileRefused(f"{os.path.join(self.folder, STATE_FILE)} must hold a JSON object")
         self.state = state
         if require_tasks or self.job_dir.exists(TASKS_FILE):
-            tasks, self._tasks_raw = read_document(self.job_dir, TASKS_FILE)
+            tasks, self._tasks_raw = read_document(self.job_dir, TASKS_FILE, self.signatures)
             self.tasks = check_task_list(tasks, os.path.join(self.folder, TASKS_FILE))
         else:
             self.tasks = []
+            self.signatures[TASKS_FILE] = None
+        self.folded = fold_journal(self.job_dir, state, self.tasks, max_retry_delay)
         return self
 
     def task(self, task_id: str) -> dict[str, Any] | None:
@@ -110,10 +161,11 @@ class JobFiles:
         return None
 
     def save(self) -> bool:
-        """Write back whichever document changed; True if anything was written."""
+        """Write back whichever document changed, then remove the journal records it now holds;
+        True if anything was written."""
         wrote = False
         if self.tasks is not None:
-            data = dump_json(self.tasks)
+            data = encode_tasks([encode_task(t) for t in self.tasks])
             if _changed(data, self._tasks_raw, self.tasks):
                 self.job_dir.write(TASKS_FILE, data)
                 self._tasks_raw, wrote = data, True
@@ -122,6 +174,9 @@ class JobFiles:
             if _changed(data, self._state_raw, self.state):
                 self.job_dir.write(STATE_FILE, data)
                 self._state_raw, wrote = data, True
+        if self.folded is not None:
+            forget_journal(self.job_dir, self.folded)
+            self.folded = None
         return wrote
 
 
@@ -143,7 +198,9 @@ class Transaction:
             self.lock = JobLock(job_dir, self.timeout)
             self.lock.acquire()
             try:
-                self.files = JobFiles(job_dir).load(require_tasks=self.require_tasks)
+                self.files = JobFiles(job_dir).load(
+                    require_tasks=self.require_tasks, max_retry_delay=self.store.max_retry_delay
+                )
             except BaseException:
                 self.lock.release()
                 raise
@@ -172,10 +229,16 @@ class FileStore:
     `max_file_bytes` bounds every job file read (default `$AIR_EXECUTOR_MAX_JOB_FILE_MB`, 64 MiB).
     """
 
-    def __init__(self, base_path: str | os.PathLike[str] | None = None, max_file_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        base_path: str | os.PathLike[str] | None = None,
+        max_file_bytes: int | None = None,
+        max_retry_delay: float | None = None,
+    ) -> None:
         self.base = os.path.abspath(os.fspath(base_path if base_path is not None else default_base_path()))
         self.jobs_folder = os.path.join(self.base, "jobs")
         self.max_file_bytes = max_file_bytes
+        self.max_retry_delay = max_retry_delay
 
     @property
     def base_path(self) -> Path:
@@ -283,15 +346,25 @@ class FileStore:
     def read_state(self, name: str) -> dict[str, Any]:
         """A lock-free snapshot of state.json (atomic writes make it consistent)."""
         with self.open_job(name) as job_dir:
-            state, _ = read_document(job_dir, STATE_FILE)
+            return self.read_state_in(job_dir)
+
+    def read_state_in(self, job_dir: JobDir) -> dict[str, Any]:
+        state, _ = read_document(job_dir, STATE_FILE)
         if not isinstance(state, dict):
-            raise JobFileRefused(f"{os.path.join(self.job_folder(name), STATE_FILE)} must hold a JSON object")
+            raise JobFileRefused(f"{os.path.join(job_dir.path, STATE_FILE)} must hold a JSON object")
         return state
 
     def read_tasks(self, name: str) -> list[dict[str, Any]]:
+        """The job's tasks as they are now: tasks.json with the journal's newer records folded in
+        (lock-free; what the manager will write there within max_file_lag)."""
+        return self.read_job(name)[1]
+
+    def read_job(self, name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """(state, tasks) read together, the journal folded in; state.json may lack tasks.json yet
+        (FileUnreadable)."""
         with self.open_job(name) as job_dir:
-            tasks, _ = read_document(job_dir, TASKS_FILE)
-        return check_task_list(tasks, os.path.join(self.job_folder(name), TASKS_FILE))
+            files = JobFiles(job_dir).load(max_retry_delay=self.max_retry_delay)
+        return files.state or {}, files.tasks or []
 
     def write_new_job(self, state: dict[str, Any], tasks: list[dict[str, Any]]) -> Path:
         """Create a job's files under its lock: tasks first, so the manager never sees a job half made.

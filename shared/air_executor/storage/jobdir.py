@@ -135,11 +135,16 @@ class JobDir:
             raise
         return fd
 
-    def read(self, name: str) -> bytes:
+    def read(self, name: str, *, folder_fd: int | None = None) -> bytes:
         """A whole job file, at most `limit` bytes; FileNotFoundError if it is absent."""
-        fd = self.open(name)
+        return self.read_signed(name, folder_fd=folder_fd)[0]
+
+    def read_signed(self, name: str, *, folder_fd: int | None = None) -> tuple[bytes, tuple[int, ...]]:
+        """`read`, and the signature (inode, size, mtime) of what was read."""
+        fd = self.open(name, folder_fd=folder_fd)
         try:
-            size = os.fstat(fd).st_size
+            st = os.fstat(fd)
+            size = st.st_size
             if size > self.limit:
                 raise JobFileRefused(
                     f"{self._show(name)} is {_mib(size)}, over the {_mib(self.limit)} limit for job files "
@@ -154,7 +159,7 @@ class JobDir:
                 total += len(chunk)
                 if total > self.limit:  # grew while we read it
                     raise JobFileRefused(f"{self._show(name)} is over the {_mib(self.limit)} limit for job files")
-            return b"".join(chunks)
+            return b"".join(chunks), _signature(st)
         finally:
             os.close(fd)
 
@@ -173,11 +178,13 @@ class JobDir:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def write(self, name: str, data: bytes, *, folder_fd: int | None = None) -> None:
+    def write(self, name: str, data: bytes, *, folder_fd: int | None = None, durable: bool = True) -> tuple[int, ...]:
         """Replace `name` atomically: temporary file, fsync, rename; owned by the folder's owner.
 
         Temporary names start with `.` and end with `.tmp`, so listings skip them. The rename
-        replaces a symlink or FIFO of that name too, never what it points at.
+        replaces a symlink or FIFO of that name too, never what it points at. Returns the new
+        file's signature (inode, size, mtime): who else changed it since shows as a new one.
+        `durable=False` skips the fsyncs: the file survives a crash of any process, not of the host.
         """
         where = self.fd if folder_fd is None else folder_fd
         tmp = f".{name}.{os.getpid()}.{_next_tmp()}.tmp"
@@ -188,7 +195,9 @@ class JobDir:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
-                os.fsync(fd)
+                if durable:
+                    os.fsync(fd)
+                signature = _signature(os.fstat(fd))
             finally:
                 os.close(fd)
             os.rename(tmp, name, src_dir_fd=where, dst_dir_fd=where)
@@ -198,10 +207,48 @@ class JobDir:
             except FileNotFoundError:
                 pass
             raise
+        if durable:
+            try:
+                os.fsync(where)  # the rename is durable only once the folder's entry is on disk
+            except OSError:
+                pass
+        return signature
+
+    def create_once(self, name: str, data: bytes, *, folder_fd: int) -> bool:
+        """Create `name` with `data` unless it exists (O_EXCL): False if someone created it first.
+
+        The one writer that creates a name wins; readers see it empty or partial until its
+        writer closes it (inotify's CLOSE_WRITE), and treat it as not there yet meanwhile.
+        """
         try:
-            os.fsync(where)  # the rename is durable only once the folder's entry is on disk
-        except OSError:
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _SAFE, 0o666, dir_fd=folder_fd)
+        except FileExistsError:
+            return False
+        try:
+            self._give_to_owner(fd, os.fstat(fd))
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        return True
+
+    def names(self, folder_fd: int) -> list[str]:
+        """The visible entries of a folder of the job (hidden and temporary ones skipped)."""
+        return [name for name in os.listdir(folder_fd) if not name.startswith(".")]
+
+    def remove(self, name: str, *, folder_fd: int) -> None:
+        try:
+            os.unlink(name, dir_fd=folder_fd)
+        except FileNotFoundError:
             pass
+
+    def signature(self, name: str) -> tuple[int, ...] | None:
+        """(inode, size, mtime) of a job file without opening it; None if absent."""
+        try:
+            return _signature(os.lstat(name, dir_fd=self.fd))
+        except FileNotFoundError:
+            return None
 
     def subfolder(self, name: str, *, create: bool = False) -> int:
         """A handle on a folder inside the job (`logs`), made (and given to the owner) if asked."""
@@ -276,7 +323,7 @@ class JobDir:
 
     def _own_folders(self) -> Iterator[int]:
         yield self.fd
-        for sub in ("logs", "runs"):
+        for sub in ("logs", "runs", "queue", "ids"):
             try:
                 yield open_folder(self.fd, sub, sub)
             except (JobNotFound, JobFileRefused, FileUnreadable):
@@ -307,6 +354,10 @@ _counter = [0]
 def _next_tmp() -> int:
     _counter[0] += 1
     return _counter[0]
+
+
+def _signature(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _mib(size: int) -> str:

@@ -1,0 +1,376 @@
+"""One active job as the manager holds it: its documents, and what is ready, running and done.
+
+The manager reads a job whole once (tasks.json with its journal folded in), then keeps it
+up to date from the journal's records as they arrive: a claim, a start, an end, queued
+tasks. Each record changes a few tasks, so what a task costs does not grow with its job:
+dependents are released or skipped through a map of who depends on whom, ready tasks
+wait in insertion order, delayed retries in a heap, and each task's line of tasks.json is
+encoded again only when it changed. tasks.json and state.json are written back (`flush`)
+at most every `max_file_lag` seconds for big jobs, at once for small ones.
+
+The rules themselves are core/transitions.py's; this module only keeps the bookkeeping.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+from collections import Counter
+from typing import Any
+
+from air_executor.config import Config
+from air_executor.core import transitions as rules
+from air_executor.core.clock import now_iso, parse_iso
+from air_executor.core.lifecycle import (
+    CANCELLED,
+    COMPLETED,
+    JOB_DONE,
+    PENDING,
+    RUNNING,
+)
+from air_executor.storage import journal
+from air_executor.storage.file_store import (
+    STATE_FILE,
+    TASKS_FILE,
+    FileStore,
+    JobFiles,
+    dump_json,
+    encode_task,
+    encode_tasks,
+)
+from air_executor.storage.jobdir import JobDir
+from air_executor.storage.lock import JobLock
+
+log = logging.getLogger("air_executor.manager")
+
+Doc = dict[str, Any]
+LOCK_WAIT = 2.0  # seconds to wait for a job's lock before trying again later
+
+
+class ForeignWrite(Exception):
+    """Someone else rewrote tasks.json or state.json since the manager read them: read again."""
+
+
+class JobModel:
+    """The manager's copy of one active job."""
+
+    def __init__(self, name: str, config: Config) -> None:
+        self.name = name
+        self.config = config
+        self.state: Doc = {}
+        self.tasks: list[Doc] = []
+        self.lines: list[bytes | None] = []  # each task's encoded line of tasks.json (None: changed)
+        self.position: dict[Any, int] = {}  # task id -> index (the first task of that id)
+        self.counts: Counter[str] = Counter()
+        self.unmet: dict[int, int] = {}  # pending task -> dependencies not completed yet
+        self.dependents: dict[Any, list[int]] = {}
+        self.ready: dict[int, None] = {}  # pending tasks that may start, oldest first
+        self.delayed: list[tuple[float, int]] = []  # (not_before, task) of pending retries
+        self.running: dict[str, int] = {}  # launch id -> task
+        self.signatures: dict[str, tuple[int, ...] | None] = {}
+        self.dirty = False
+        self.state_dirty = False
+        self.used_launches: list[str] = []  # journal records held by the documents once written
+        self.used_queue: list[str] = []
+        self.details: dict[str, Doc] = {}  # launch -> what the launcher saw, merged into history
+        self.last_flush = 0.0
+        self.flush_cost = 0.0
+        self.last_launch = 0  # when a runner of it was last launched (fair share's round-robin)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def load(self, store: FileStore) -> None:
+        """Read the job whole: documents, journal; then every rule over every task, once."""
+        with store.open_job(self.name) as job_dir:
+            files = JobFiles(job_dir).load(max_retry_delay=self.config.max_retry_delay)
+        self.signatures = dict(files.signatures)
+        folded = files.folded  # what the journal added: its records go once our write holds them
+        self.state, self.tasks = files.state or {}, files.tasks or []
+        self.used_launches = list(folded.done_launches) if folded is not None else []
+        self.used_queue = list(folded.queue_names) if folded is not None else []
+        self.dirty = self.state_dirty = folded is not None and folded.changed
+        self.lines = [None] * len(self.tasks) if self.dirty else [encode_task(t) for t in self.tasks]
+        for launch, details in self.details.items():
+            self._merge_details(launch, details)
+        self._index()
+        self._check_all()
+
+    def _index(self) -> None:
+        self.position, self.dependents, self.running = {}, {}, {}
+        self.counts = Counter()
+        for pos, task in enumerate(self.tasks):
+            self.position.setdefault(rules.key(task.get("id")), pos)
+            self.counts[_status(task)] += 1
+            for dep in rules.deps(task):
+                self.dependents.setdefault(rules.key(dep), []).append(pos)
+            if task.get("status") == RUNNING and isinstance(task.get("launch_id"), str):
+                self.running[task["launch_id"]] = pos
+
+    def _check_all(self) -> None:
+        """Every rule once: an invalid job, tasks that can never run, blocked ones, then what is ready."""
+        problem = rules.job_problem(self.state) if not rules.job_finished(self.state) else None
+        if problem is not None:
+            if self.state.get("error") != problem:
+                log.error("job %s: %s", self.name, problem, extra={"job": self.name})
+            rules.fail_job(self.state, self.tasks, problem)
+            self._all_changed()
+            return
+        self._fail_invalid(range(len(self.tasks)))
+        for task in rules.skip_blocked(self.tasks):
+            self._changed(self.position[rules.key(task.get("id"))], PENDING)
+        self.unmet, self.ready, self.delayed = {}, {}, []
+        for pos, task in enumerate(self.tasks):
+            if task.get("status") == PENDING:
+                self.unmet[pos] = sum(1 for d in rules.deps(task) if self._status_of(d) != COMPLETED)
+                self._maybe_ready(pos)
+
+    def _fail_invalid(self, positions: Any) -> None:
+        candidates = [self.tasks[p] for p in positions]
+        problems = rules.dependency_problems(self.tasks, candidates)
+        for pos in positions:
+            task = self.tasks[pos]
+            before = _status(task)
+            why = rules.task_problem(task, self.config) or problems.get(id(task))
+            if why is not None:
+                rules.fail_task(task, why)
+                self._changed(pos, before)
+
+    # -- the journal's records -------------------------------------------------------------
+
+    def apply_start(self, launch: str, record: Doc | None) -> None:
+        pos = self.running.get(launch)
+        if pos is not None and rules.apply_start(self.tasks[pos], launch, record):
+            self._touch(pos)
+
+    def apply_end(self, launch: str, record: Doc) -> bool:
+        """How an attempt ended; True if it was one of ours still running."""
+        pos = self.running.get(launch)
+        if pos is None:
+            return False
+        task = self.tasks[pos]
+        before = _status(task)
+        cancelled = self.state.get("state") == CANCELLED
+        if not rules.apply_end(task, launch, record, job_cancelled=cancelled, max_delay=self.config.max_retry_delay):
+            return False
+        del self.running[launch]
+        self.used_launches.append(launch)
+        self._changed(pos, before)
+        return True
+
+    def apply_queue(self, name: str, docs: list[Doc]) -> None:
+        """Tasks add-task queued: appended, checked once, ready when their dependencies are done."""
+        first = len(self.tasks)
+        for doc in docs:
+            self.tasks.append(doc)
+            self.lines.append(None)
+            pos = len(self.tasks) - 1
+            self.position.setdefault(rules.key(doc.get("id")), pos)
+            self.counts[_status(doc)] += 1
+            for dep in rules.deps(doc):
+                self.dependents.setdefault(rules.key(dep), []).append(pos)
+        self.used_queue.append(name)
+        self.dirty = True
+        new = range(first, len(self.tasks))
+        self._fail_invalid(new)
+        for pos in new:
+            task = self.tasks[pos]
+            if task.get("status") == PENDING:
+                blocker = next((d for d in rules.deps(task) if self._status_of(d) in rules.BLOCKING), None)
+                if blocker is not None:
+                    rules.skip(task, str(blocker), str(self._status_of(blocker)))
+                    self._changed(pos, PENDING)
+                    continue
+                self.unmet[pos] = sum(1 for d in rules.deps(task) if self._status_of(d) != COMPLETED)
+                self._maybe_ready(pos)
+
+    def merge_details(self, launch: str, details: Doc) -> None:
+        """What the launcher saw of an attempt that ended (container id, image, OOM)."""
+        if details:
+            self.details[launch] = details
+            self._merge_details(launch, details)
+
+    def _merge_details(self, launch: str, details: Doc) -> None:
+        for pos, task in enumerate(self.tasks):
+            history = task.get("history")
+            if isinstance(history, list) and any(isinstance(h, dict) and h.get("launch_id") == launch for h in history):
+                rules.merge_attempt_details(task, launch, details)
+                self._touch(pos)
+                return
+
+    # -- claiming --------------------------------------------------------------------------
+
+    def promote_due(self, now: float) -> None:
+        while self.delayed and self.delayed[0][0] <= now:
+            _, pos = heapq.heappop(self.delayed)
+            if self.tasks[pos].get("status") == PENDING and self.unmet.get(pos) == 0:
+                self.ready[pos] = None
+
+    def next_retry_at(self) -> float | None:
+        return self.delayed[0][0] if self.delayed else None
+
+    @property
+    def max_parallel(self) -> int:
+        value = self.state.get("max_parallel")
+        return value if isinstance(value, int) and not isinstance(value, bool) else self.config.max_parallel
+
+    def wants_runner(self) -> bool:
+        return bool(self.ready) and len(self.running) < self.max_parallel and not rules.job_finished(self.state)
+
+    def claim_next(self, launch_id: str, launcher: str) -> Doc:
+        """Claim the oldest ready task under `launch_id`; returns it (running now)."""
+        pos = next(iter(self.ready))
+        del self.ready[pos]
+        task = self.tasks[pos]
+        rules.claim(task, launch_id, launcher, now_iso())
+        self.running[launch_id] = pos
+        self._changed(pos, PENDING)
+        return task
+
+    def unclaim(self, launch_id: str) -> None:
+        """Forget a claim whose record could not be written (the task is pending again)."""
+        pos = self.running.pop(launch_id, None)
+        if pos is None:
+            return
+        task = self.tasks[pos]
+        task.update(status=PENDING, attempts=max(int(task.get("attempts") or 1) - 1, 0))
+        for key in ("launch_id", "launched_at", "launcher"):
+            task.pop(key, None)
+        self._changed(pos, RUNNING)
+
+    # -- the job -------------------------------------------------------------------------
+
+    def settle(self, busy: bool) -> bool:
+        before = self.state.get("state")
+        if rules.settle_counts(self.state, self.counts, busy, lambda: rules.failure_summary(self.tasks)):
+            self.state_dirty = True
+            if self.state.get("state") != before:
+                log.info("job %s: %s -> %s", self.name, before, self.state.get("state"), extra={"job": self.name})
+            return True
+        return False
+
+    def fail(self, problem: str) -> None:
+        rules.fail_job(self.state, self.tasks, problem)
+        self._all_changed()
+        self._check_all()
+
+    @property
+    def finished(self) -> bool:
+        return self.state.get("state") in JOB_DONE
+
+    @property
+    def cancelled(self) -> bool:
+        return self.state.get("state") == CANCELLED
+
+    @property
+    def changed(self) -> bool:
+        return self.dirty or self.state_dirty or bool(self.used_launches) or bool(self.used_queue)
+
+    def flush_due(self, now: float) -> float | None:
+        """When this job's files should next be written (None: nothing to write)."""
+        if not self.changed:
+            return None
+        if self.finished or not self.running:
+            return now  # a verdict, or a job at rest: readers see it at once
+        lag = min(self.config.max_file_lag, 20 * self.flush_cost)
+        return self.last_flush + lag
+
+    def flush(self, store: FileStore) -> None:
+        """Write tasks.json and state.json (under the job's lock), then remove the records they now hold.
+
+        ForeignWrite if someone else rewrote either file since we read it: the caller reads
+        the job again (their change, plus every record still there) and writes after that.
+        """
+        started = time.monotonic()
+        with store.open_job(self.name) as job_dir, JobLock(job_dir, timeout=LOCK_WAIT):
+            for file in (STATE_FILE, TASKS_FILE):
+                if job_dir.signature(file) != self.signatures.get(file):
+                    raise ForeignWrite(file)
+            if self.dirty:
+                lines = self.lines
+                for pos, line in enumerate(lines):
+                    if line is None:
+                        lines[pos] = encode_task(self.tasks[pos])
+                self.signatures[TASKS_FILE] = job_dir.write(TASKS_FILE, encode_tasks(lines))  # type: ignore[arg-type]
+            if self.state_dirty:
+                self.state_dirty = False
+                self.signatures[STATE_FILE] = job_dir.write(STATE_FILE, dump_json(self.state))
+            self.dirty = False
+            self._forget_records(job_dir)
+        self.last_flush = time.monotonic()
+        self.flush_cost = self.last_flush - started
+
+    def _forget_records(self, job_dir: JobDir) -> None:
+        launches, self.used_launches = self.used_launches, []
+        queued, self.used_queue = self.used_queue, []
+        journal.remove_queued(job_dir, queued)
+        journal.remove_attempts(job_dir, launches)
+        for launch in launches:
+            self.details.pop(launch, None)
+
+    # -- bookkeeping -----------------------------------------------------------------------
+
+    def _status_of(self, task_id: Any) -> Any:
+        pos = self.position.get(rules.key(task_id))
+        return None if pos is None else self.tasks[pos].get("status")
+
+    def _touch(self, pos: int) -> None:
+        self.lines[pos] = None
+        self.dirty = True
+
+    def _all_changed(self) -> None:
+        self.lines = [None] * len(self.tasks)
+        self.dirty = self.state_dirty = True
+        self._index()
+
+    def _maybe_ready(self, pos: int) -> None:
+        if self.unmet.get(pos) != 0:
+            return
+        not_before = parse_iso(self.tasks[pos].get("not_before"))
+        if not_before is not None and not_before > time.time():
+            heapq.heappush(self.delayed, (not_before, pos))
+        else:
+            self.ready[pos] = None
+
+    def _changed(self, pos: int, before: str) -> None:
+        """A task's status went from `before` to what it is: counts, dependents, readiness follow."""
+        self._touch(pos)
+        task = self.tasks[pos]
+        after = _status(task)
+        if after == before:
+            return
+        self.counts[before] -= 1
+        self.counts[after] += 1
+        self.ready.pop(pos, None)
+        if after == PENDING:  # a retry, or a claim taken back
+            self.unmet[pos] = sum(1 for d in rules.deps(task) if self._status_of(d) != COMPLETED)
+            self._maybe_ready(pos)
+            return
+        self.unmet.pop(pos, None)
+        if after == COMPLETED:
+            for dependent in self.dependents.get(rules.key(task.get("id")), ()):
+                if dependent in self.unmet:
+                    self.unmet[dependent] -= 1
+                    self._maybe_ready(dependent)
+        elif after in rules.BLOCKING:
+            self._skip_dependents(pos)
+
+    def _skip_dependents(self, pos: int) -> None:
+        blockers = [pos]
+        while blockers:
+            blocker = self.tasks[blockers.pop()]
+            for dependent in self.dependents.get(rules.key(blocker.get("id")), ()):
+                task = self.tasks[dependent]
+                if task.get("status") == PENDING:
+                    rules.skip(task, str(blocker.get("id")), str(blocker.get("status")))
+                    self.counts[PENDING] -= 1
+                    self.counts[task["status"]] += 1
+                    self.ready.pop(dependent, None)
+                    self.unmet.pop(dependent, None)
+                    self._touch(dependent)
+                    blockers.append(dependent)
+
+
+def _status(task: Doc) -> str:
+    status = task.get("status")
+    return status if isinstance(status, str) else "?"
