@@ -73,6 +73,14 @@ class Config(BaseModel):
     task_policy: TaskPolicy = setting(TaskPolicy, "a mapping of what tasks may ask for (see README 'Trust model')")
     max_job_file_mb: int = setting(64, "a whole number of MiB between 1 and 4096", ge=1, le=4096)
     max_retry_delay: float = setting(3600, "a number of seconds between 1 and 604800", ge=1, le=604_800)
+    # The dashboard (README "Dashboard"): its actions (cancel, reset) are off unless a token is set.
+    dashboard_token: str | None = setting(
+        None,
+        "a secret of 16 to 1024 printable characters without spaces, or null (dashboard actions off)",
+        min_length=16,
+        max_length=1024,
+        pattern=r"^[!-~]+$",
+    )
 
     @classmethod
     def load(
