@@ -253,9 +253,10 @@ def create_app(config: Config, *, sweep: float = 30.0) -> Starlette:
         Route("/api/analytics", dash.api_analytics),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
+    # Expected errors are answered where they happen; `Exception` is the last resort (a 500,
+    # whose traceback goes to the dashboard's log, never to the page).
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
-        Exception: dash.on_error,
-        HTTPException: dash.on_error,
+        kind: dash.on_error for kind in (AirExecutorError, actions.Refused, BadRequest, HTTPException, Exception)
     }
     app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
     app.state.dashboard = dash

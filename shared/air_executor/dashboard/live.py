@@ -106,6 +106,8 @@ class Live:
         if watcher.start():
             asyncio.get_running_loop().add_reader(watcher.fileno(), watcher.read)
             self.watcher = watcher
+            for name in self.index.names():  # jobs found while the jobs folder was polled
+                watcher.watch_job(name)
 
     # -- reading jobs ------------------------------------------------------------------------
 
