@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PACKAGES := shared runner manager
 
-.PHONY: install test test-fast test-docker test-airflow demo bench lint format images engine compose-up compose-down clean
+.PHONY: install test test-fast test-docker test-airflow demo bench lint format images engine chromium compose-up compose-down clean
 
 # Editable installs leave our modules uncompiled, and with PYTHONDONTWRITEBYTECODE set each
 # runner would compile them again on every task: compile them here (cheap when up to date).
@@ -18,9 +18,10 @@ $(STAMP): $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt depl
 	$(BIN)/pip install --quiet $(foreach p,$(PACKAGES),-e ./$(p)) -e './manager[docker]' -r requirements-dev.txt
 	touch $(STAMP)
 
-# Everything: unit, process, Docker and compose tests. Installs and starts a Docker
-# engine first when none answers (as root on Debian), and builds the images.
-test: install images
+# Everything: unit, process, Docker, compose and browser tests. Installs and starts a Docker
+# engine first when none answers (as root on Debian), builds the images, and installs
+# Debian's Chromium for the dashboard's browser tests.
+test: install images chromium
 	$(BIN)/pytest
 
 test-docker: install images
@@ -33,6 +34,9 @@ test-airflow: install images
 engine:
 	deploy/docker/ensure-engine.sh
 
+chromium:
+	deploy/dev/ensure-chromium.sh
+
 images: engine
 	deploy/docker/build-images.sh
 
@@ -42,7 +46,7 @@ compose-up: images
 compose-down:
 	docker compose --env-file deploy/.build.env down -v
 
-test-fast: install
+test-fast: install chromium
 	$(BIN)/pytest -m "not docker and not slow"
 
 demo: install
