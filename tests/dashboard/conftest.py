@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from conftest import CLI, Base, wait_for
+from containers.conftest import docker_client  # noqa: F401  (for the compose test: the engine and images)
 
 TOKEN = "test-token-0123456789abcdef"
 
