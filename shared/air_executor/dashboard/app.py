@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from air_executor import __version__
 from air_executor.config import Config
+from air_executor.core.clock import span
 from air_executor.dashboard import actions
 from air_executor.dashboard.index import FILTERS, MAX_PER_PAGE
 from air_executor.dashboard.jobdata import detail, read_job, task_view
@@ -82,7 +83,7 @@ class Dashboard:
         self.token = config.dashboard_token
         self.live = Live(self.store, config.poll_interval, sweep)
         self.templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
-        self.templates.filters.update(when=when, took=took)
+        self.templates.filters.update(when=when, took=span)
 
     def page(self, name: str, code: int = 200, **context: Any) -> HTMLResponse:
         context.setdefault("actions_on", bool(self.token))
@@ -316,17 +317,3 @@ def when(stamp: float | None) -> str:
     if stamp is None:
         return "-"
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(stamp))
-
-
-def took(seconds: float | None) -> str:
-    """`0.4s`, `12s`, `3m04s`, `1h02m`; `-` when unknown."""
-    if seconds is None:
-        return "-"
-    if seconds < 10:
-        return f"{seconds:.1f}s"
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    return f"{minutes // 60}h{minutes % 60:02d}m"

@@ -9,27 +9,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from air_executor.cli.views import JobView, load_view
 from air_executor.core import lifecycle
 from air_executor.core.clock import parse_iso
-from air_executor.errors import FileUnreadable, JobFileRefused
 from air_executor.report import format_results
 from air_executor.storage.file_store import FileStore
+from air_executor.storage.names import check_job_name
 
 STATUSES = ("pending", "running", "completed", "failed", "skipped", "cancelled")
 UNREADABLE = "unreadable"
 
 
-@dataclass
-class JobDocs:
-    """One job as read: its state and tasks, or why they could not be read."""
-
-    name: str
-    state: dict[str, Any] = field(default_factory=dict)
-    tasks: list[dict[str, Any]] = field(default_factory=list)
-    problem: str | None = None
+# A job as read (state, tasks, or why they could not be read): the same reader as `air-executor status`.
+JobDocs = JobView
 
 
 def read_job(store: FileStore, name: str) -> JobDocs:
@@ -38,13 +32,7 @@ def read_job(store: FileStore, name: str) -> JobDocs:
     A folder whose files cannot be read (half written, a symlink, too large) is still a
     job to show, with the reason as its `problem`, as `air-executor status` shows it.
     """
-    docs = JobDocs(name)
-    try:
-        docs.state = store.read_state(name)
-        docs.tasks = store.read_tasks(name)
-    except (FileUnreadable, JobFileRefused) as exc:
-        docs.problem = str(exc)
-    return docs
+    return load_view(store, check_job_name(name))
 
 
 def text(value: Any) -> str | None:
