@@ -1,4 +1,5 @@
-# Three images from one file: `--target runner`, `--target manager` and `--target airflow`.
+# Four images from one file: `--target runner`, `--target manager`, `--target airflow` and
+# `--target dashboard`. Versions come from requirements.lock (as for `make install`).
 #
 # On an ordinary host `docker compose up --build` just works: the base is a
 # public Python image and packages come from PyPI. On a host without a registry
@@ -14,15 +15,39 @@ LABEL air-executor.image=build-base
 ARG PIP_INSTALL_ARGS=""
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
 COPY deploy/wheels/ /wheels/
+COPY requirements.lock /src/requirements.lock
 COPY shared/ /src/shared/
 RUN python3 -m venv /opt/venv
+
+# The dashboard comes first after the shared base: the legacy builder (`docker build`) builds every
+# stage before its target, and the dashboard needs neither the runner, the manager nor Airflow.
+FROM build-base AS build-dashboard
+LABEL air-executor.image=build-dashboard
+ARG PIP_INSTALL_ARGS=""
+RUN /opt/venv/bin/pip install ${PIP_INSTALL_ARGS} -c /src/requirements.lock "/src/shared[dashboard]" \
+ && /opt/venv/bin/pip uninstall -y -q setuptools wheel
+
+# ---- the web dashboard (README "Dashboard"): reads the shared volume, never holds the Docker
+# socket. It runs as root only to act on job folders of any owner (cancel, retry) under the
+# job lock, with every capability dropped but those (compose adds them back, see there).
+FROM ${BASE_IMAGE} AS dashboard
+LABEL air-executor.image=dashboard
+ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    AIR_EXECUTOR_BASE_PATH=/data/.air-executor
+COPY --from=build-dashboard /opt/venv /opt/venv
+VOLUME ["/data"]
+WORKDIR /data
+EXPOSE 8090
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["air-executor", "dashboard", "--check"]
+CMD ["air-executor", "dashboard", "--host", "0.0.0.0", "--port", "8090"]
 
 FROM build-base AS build-runner
 LABEL air-executor.image=build-runner
 ARG PIP_INSTALL_ARGS=""
 COPY runner/ /src/runner/
 # setuptools' .pth hook would cost every runner start a few milliseconds: it goes.
-RUN /opt/venv/bin/pip install ${PIP_INSTALL_ARGS} /src/shared /src/runner \
+RUN /opt/venv/bin/pip install ${PIP_INSTALL_ARGS} -c /src/requirements.lock /src/shared /src/runner \
  && /opt/venv/bin/pip uninstall -y -q setuptools wheel
 
 FROM build-base AS build-manager
@@ -30,7 +55,7 @@ LABEL air-executor.image=build-manager
 ARG PIP_INSTALL_ARGS=""
 COPY runner/ /src/runner/
 COPY manager/ /src/manager/
-RUN /opt/venv/bin/pip install ${PIP_INSTALL_ARGS} /src/shared /src/runner "/src/manager[docker]" supervisor
+RUN /opt/venv/bin/pip install ${PIP_INSTALL_ARGS} -c /src/requirements.lock /src/shared /src/runner "/src/manager[docker]" supervisor
 
 # Airflow's ~130 packages go in a layer of their own, before the project's sources, so that
 # editing Air-Executor does not reinstall Airflow. Versions are pinned by the constraints file
@@ -43,8 +68,9 @@ COPY deploy/wheels/ /wheels/
 COPY deploy/airflow/constraints-3.3.2.txt /src/airflow-constraints.txt
 RUN python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install ${PIP_INSTALL_ARGS} -c /src/airflow-constraints.txt apache-airflow==3.3.2
+COPY requirements.lock /src/requirements.lock
 COPY shared/ /src/shared/
-RUN /opt/venv/bin/pip install ${PIP_INSTALL_ARGS} -c /src/airflow-constraints.txt "/src/shared[airflow]"
+RUN /opt/venv/bin/pip install ${PIP_INSTALL_ARGS} -c /src/airflow-constraints.txt -c /src/requirements.lock "/src/shared[airflow]"
 
 # ---- the runner: executes one task and exits. No Docker SDK, no socket, not root.
 FROM ${BASE_IMAGE} AS runner

@@ -4,23 +4,28 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PACKAGES := shared runner manager
+# pip's output goes to $(VENV)/install.log, shown only when a step fails.
+QUIETLY := deploy/dev/quietly.sh $(VENV)/install.log
 
-.PHONY: install test test-fast test-docker test-airflow demo bench lint format images engine compose-up compose-down clean
+.PHONY: install lock test test-fast test-docker test-airflow demo bench lint format images engine chromium compose-up compose-down clean
 
 # Editable installs leave our modules uncompiled, and with PYTHONDONTWRITEBYTECODE set each
 # runner would compile them again on every task: compile them here (cheap when up to date).
 install: $(STAMP)
 	@$(BIN)/python -m compileall -q shared/air_executor runner/air_executor_runner manager/air_executor_manager
 
-$(STAMP): $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements-dev.txt deploy/airflow/constraints-3.3.2.txt deploy/dev/ensure-venv.sh
-	deploy/dev/ensure-venv.sh $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet $(foreach p,$(PACKAGES),-e ./$(p)) -e './manager[docker]' -r requirements-dev.txt
-	touch $(STAMP)
+$(STAMP): $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements.lock deploy/dev/ensure-venv.sh
+	@deploy/dev/ensure-venv.sh $(VENV)
+	@rm -f $(VENV)/install.log
+	@$(QUIETLY) $(BIN)/pip install --upgrade pip
+	@$(QUIETLY) $(BIN)/pip install -r requirements.lock
+	@$(QUIETLY) $(BIN)/pip install --no-deps $(foreach p,$(PACKAGES),-e ./$(p))
+	@touch $(STAMP)
 
-# Everything: unit, process, Docker and compose tests. Installs and starts a Docker
-# engine first when none answers (as root on Debian), and builds the images.
-test: install images
+# Everything: unit, process, Docker, compose and browser tests. Installs and starts a Docker
+# engine first when none answers (as root on Debian), builds the images, and installs
+# Debian's Chromium for the dashboard's browser tests.
+test: install images chromium
 	$(BIN)/pytest
 
 test-docker: install images
@@ -30,8 +35,19 @@ test-docker: install images
 test-airflow: install images
 	$(BIN)/pytest tests/airflow
 
+# requirements.lock pins every package make install, CI and the images install: resolved by uv
+# from requirements.in (our three packages with their extras, the test tools, supervisor) under
+# Airflow's constraints. Run after changing a dependency, and commit the result.
+lock: install
+	$(BIN)/uv pip compile --quiet --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+	  --annotation-style line --no-emit-package air-executor --no-emit-package air-executor-runner \
+	  --no-emit-package air-executor-manager requirements.in -o requirements.lock
+
 engine:
 	deploy/docker/ensure-engine.sh
+
+chromium:
+	deploy/dev/ensure-chromium.sh
 
 images: engine
 	deploy/docker/build-images.sh
@@ -42,7 +58,7 @@ compose-up: images
 compose-down:
 	docker compose --env-file deploy/.build.env down -v
 
-test-fast: install
+test-fast: install chromium
 	$(BIN)/pytest -m "not docker and not slow"
 
 demo: install

@@ -1,4 +1,4 @@
-"""`make bench`: dispatch latency, throughput, runner cost, scale and idle cost, each against a raw
+"""`make bench`: dispatch latency, throughput, runner cost, scale, idle cost, CLI and dashboard, each against a raw
 baseline measured in the same run. Writes bench/results/latest.{json,md,png}.
 
 `python bench/run.py --quick` runs every figure with small counts (a smoke run, not a measurement).
@@ -14,6 +14,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cli_cost  # noqa: E402
+import dashboard  # noqa: E402
 import dispatch  # noqa: E402
 import idle  # noqa: E402
 import report  # noqa: E402
@@ -31,6 +32,7 @@ FULL = {
     "scale": [100, 1000, 10000],
     "idle": 60.0,
     "cli": 30,
+    "dashboard": 10000,
 }
 QUICK = {
     "latency": 5,
@@ -42,10 +44,11 @@ QUICK = {
     "scale": [10, 30],
     "idle": 2.0,
     "cli": 5,
+    "dashboard": 200,
 }
 
 
-GROUPS = ["dispatch", "throughput", "runner", "scale", "idle", "cli"]
+GROUPS = ["dispatch", "throughput", "runner", "scale", "idle", "cli", "dashboard"]
 
 
 def docker_image() -> str | None:
@@ -84,6 +87,8 @@ def main() -> int:
         rows += idle.run(settings["idle"])
     if "cli" in wanted:
         rows += cli_cost.run(settings["cli"])
+    if "dashboard" in wanted:
+        rows += dashboard.run(settings["dashboard"])
     print(f"results: {report.save(rows, {**settings, 'docker': bool(image)}, args.out)}")
     return 0
 

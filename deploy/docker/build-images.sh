@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Usage: build-images.sh [TARGET...]   — builds air-executor-TARGET:latest for each TARGET
-# (default: runner manager airflow; the airflow image holds Apache Airflow 3.3.2 and the provider).
+# (default: runner manager airflow dashboard; the airflow image holds Apache Airflow 3.3.2 and the
+# provider, the dashboard image the web dashboard). Versions come from requirements.lock.
 # The one place that decides how images are built here:
 #  - a registry answers: the Dockerfile's defaults (public python image, pip from PyPI);
 #  - none answers (this project's CI machines): a local Debian base image and a wheelhouse
@@ -10,7 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 say() { echo "build-images: $*" >&2; }
 
-targets="${*:-runner manager airflow}"
+targets="${*:-runner manager airflow dashboard}"
+for target in $targets; do
+  case "$target" in runner|manager|airflow|dashboard) ;; *) say "unknown target $target"; exit 2 ;; esac
+done
 AIRFLOW_SPEC="apache-airflow==3.3.2"
 AIRFLOW_CONSTRAINTS=deploy/airflow/constraints-3.3.2.txt
 
@@ -35,7 +39,8 @@ else
   say "no registry: building from a local Debian base image and a host wheelhouse"
   base="air-executor/base:bookworm"
   deploy/docker/build-base-image.sh "$base" >/dev/null
-  deploy/docker/wheelhouse.sh deploy/wheels ./shared ./runner './manager[docker]' supervisor setuptools wheel
+  deploy/docker/wheelhouse.sh deploy/wheels -c requirements.lock './shared[dashboard]' ./runner './manager[docker]' \
+    supervisor setuptools wheel
   if [[ " $targets " == *" airflow "* ]]; then airflow_wheels; fi
   pip_args="--no-index --find-links /wheels"
 fi

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Usage: wheelhouse.sh OUTDIR REQ...   REQ: a local project folder (./shared) or a spec ('docker>=7')
+# Usage: wheelhouse.sh OUTDIR REQ...   REQ: a local project folder (./shared, './shared[dashboard]'),
+# a spec ('docker>=7') or pip options (-c requirements.lock)
 # Fills OUTDIR with wheels for REQ and all their dependencies, for CPython 3.11 on linux x86_64,
 # so a Dockerfile FROM the local base image can `pip install --no-index --find-links OUTDIR ...`.
 # Why: containers here cannot reach PyPI (a TLS-intercepting proxy whose CA they do not trust),
@@ -18,13 +19,15 @@ OUT="$(mkdir -p "$1" && cd "$1" && pwd)"; shift
 TMP="$(mktemp -d)"; trap 'rm -rf "$TMP"' EXIT
 reqs=()
 for r in "$@"; do
+  extras=""
+  if [[ "$r" == *"["*"]" && -d "${r%%\[*}" ]]; then extras="[${r#*\[}"; r="${r%%\[*}"; fi
   if [ -d "$r" ]; then
     # Build local projects from a clean copy: setuptools writes build/ and *.egg-info into the
     # source tree, and a stale build/lib could leak removed modules into the wheel.
     d="$TMP/src$(( ${#reqs[@]} ))"; mkdir "$d"
     tar -C "$r" -c --exclude-vcs --exclude=.venv --exclude=__pycache__ --exclude='*.egg-info' \
       --anchored --exclude=./build --exclude=./dist . | tar -C "$d" -x
-    reqs+=("$d")
+    reqs+=("$d$extras")
   else
     reqs+=("$r")
   fi

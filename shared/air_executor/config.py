@@ -75,6 +75,14 @@ class Config(BaseModel):
     max_retry_delay: float = setting(3600, "a number of seconds between 1 and 604800", ge=1, le=604_800)
     # How far tasks.json may lag the journal of a big job (small jobs are written at once).
     max_file_lag: float = setting(1.0, "a number of seconds between 0 and 10", ge=0, le=10)
+    # The dashboard (README "Dashboard"): its actions (cancel, reset) are off unless a token is set.
+    dashboard_token: str | None = setting(
+        None,
+        "a secret of 16 to 1024 printable characters without spaces, or null (dashboard actions off)",
+        min_length=16,
+        max_length=1024,
+        pattern=r"^[!-~]+$",
+    )
 
     @classmethod
     def load(

@@ -10,6 +10,7 @@ from air_executor import __version__
 from air_executor.cli import jobs, manage
 from air_executor.cli.basics import GLOBALS, fail, os_error_message
 from air_executor.cli.common import global_options
+from air_executor.cli.dashboard import dashboard
 from air_executor.errors import AirExecutorError
 
 
@@ -47,6 +48,7 @@ for command in (
     jobs.reset,
     jobs.cancel,
     add_task,
+    dashboard,
 ):
     cli.add_command(command)
 

@@ -95,20 +95,12 @@ def when(stamp: Any) -> str:
 
 def took(task: dict[str, Any]) -> str:
     """How long the last attempt ran: `0.4s`, `12s`, `3m04s`, `1h02m`; `-` while unknown."""
-    from air_executor.core.clock import parse_iso
+    from air_executor.core.clock import parse_iso, span
 
     start, end = parse_iso(task.get("started_at")), parse_iso(task.get("completed_at"))
     if start is None or end is None or end < start:
         return "-"
-    seconds = end - start
-    if seconds < 10:
-        return f"{seconds:.1f}s"
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    return f"{minutes // 60}h{minutes % 60:02d}m"
+    return span(end - start)
 
 
 def show_table(console: Console, table: Table, title: str | None = None) -> None:

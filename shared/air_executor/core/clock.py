@@ -39,3 +39,17 @@ def human(value: str | None) -> str:
     if not value:
         return "-"
     return value.replace("T", " ").rstrip("Z").split("+")[0]
+
+
+def span(seconds: float | None) -> str:
+    """A duration for a table: `0.4s`, `12s`, `3m04s`, `1h02m`; `-` when unknown."""
+    if seconds is None or seconds < 0:
+        return "-"
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
