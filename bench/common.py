@@ -19,6 +19,8 @@ from typing import Any
 import yaml
 from air_executor.client import create_job
 from air_executor.core.clock import now_iso
+from air_executor.core.transitions import claim_record
+from air_executor.storage import journal
 from air_executor.storage.file_store import FileStore, dump_json
 
 PYTHON = sys.executable
@@ -89,6 +91,7 @@ def write_claimed(store: FileStore, name: str, command: list[str]) -> str:
         handle.write("tasks.json", dump_json([task]))
         state = {"id": name, "name": name, "state": "working", "created_at": stamp, "updated_at": stamp}
         handle.write("state.json", dump_json(state))
+        journal.write_claim(handle, launch_id, claim_record(task, name))  # what the runner reads
     return launch_id
 
 

@@ -17,6 +17,7 @@ import cli_cost  # noqa: E402
 import dashboard  # noqa: E402
 import dispatch  # noqa: E402
 import idle  # noqa: E402
+import large  # noqa: E402
 import report  # noqa: E402
 import runner_cost  # noqa: E402
 import scale  # noqa: E402
@@ -33,6 +34,7 @@ FULL = {
     "idle": 60.0,
     "cli": 30,
     "dashboard": 10000,
+    "large": {"sizes": (100, 10000), "build": (1000, 10000), "many": (1000, 100, 20), "fair": (5000, 10)},
 }
 QUICK = {
     "latency": 5,
@@ -45,10 +47,11 @@ QUICK = {
     "idle": 2.0,
     "cli": 5,
     "dashboard": 200,
+    "large": {"sizes": (20, 100), "build": (20, 200), "many": (20, 10, 3), "fair": (100, 3)},
 }
 
 
-GROUPS = ["dispatch", "throughput", "runner", "scale", "idle", "cli", "dashboard"]
+GROUPS = ["dispatch", "throughput", "runner", "scale", "large", "idle", "cli", "dashboard"]
 
 
 def docker_image() -> str | None:
@@ -83,6 +86,8 @@ def main() -> int:
         rows += runner_cost.run(settings["runner_cost"])
     if "scale" in wanted:
         rows += scale.run(settings["scale"])
+    if "large" in wanted:
+        rows += large.run(settings["large"])
     if "idle" in wanted:
         rows += idle.run(settings["idle"])
     if "cli" in wanted:

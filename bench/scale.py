@@ -54,27 +54,32 @@ def probe(base: str) -> dict[str, float]:
     import psutil
     from air_executor.client import cancel_job, create_job
     from air_executor.config import Config
+    from air_executor.core.clock import now_iso
     from air_executor_manager.manager import Manager
-    from air_executor_manager.watcher import ALL, Watcher
+    from air_executor_manager.watcher import ALL, RESCAN, Watcher
 
     config = Config.load(base_path=base)
     manager = Manager(config)
     manager.watcher = Watcher(manager.store.jobs_path)
     for i in range(ACTIVE):
-        create_job(manager.store, f"active-{i}", [{"id": "long", "command": "sleep", "args": ["300"]}])
+        # Active, but with nothing ready for an hour: a poll then has only itself to do.
+        later = now_iso(time.time() + 3600)
+        create_job(
+            manager.store, f"active-{i}", [{"id": "long", "command": "sleep", "args": ["300"], "not_before": later}]
+        )
     t0 = time.perf_counter()
-    manager.tick({ALL})  # start-up: every job read once
+    manager.tick({ALL: {RESCAN}})  # start-up: every job read once
     startup = time.perf_counter() - t0
     times = []
     for _ in range(POLLS):
         manager.last_sweep = 0.0  # make this pass the periodic one
         t0 = time.perf_counter()
-        manager.tick(set())
+        manager.tick({})
         times.append(time.perf_counter() - t0)
     rss = psutil.Process().memory_info().rss / 2**20
     for i in range(ACTIVE):
         cancel_job(manager.store, f"active-{i}")
-    manager.tick({ALL})
+    manager.tick({ALL: {RESCAN}})
     return {"poll": statistics.median(times), "startup": startup, "rss": rss}
 
 

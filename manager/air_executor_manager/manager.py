@@ -45,6 +45,8 @@ class Manager:
         self.troubles = Troubles(config, self.store)
         self.jobs: dict[str, JobEntry] = {}
         self.timers: dict[str, float] = {}
+        self.wanting: set[str] = set()  # active jobs with a ready task and room for a runner
+        self.unflushed: set[str] = set()  # active jobs whose files are behind their model
         self.stopping = False
         self.last_sweep = 0.0
         self.watcher: Watcher | None = None
@@ -100,6 +102,7 @@ class Manager:
         touched |= self.due_timers()
         for name in sorted(touched):
             self.visit(name)
+        self.unflushed |= touched
         if not self.stopping:
             self.launch_ready()
         self.flush_due()
@@ -158,7 +161,7 @@ class Manager:
         model = entry.model
         if model is None:
             return  # visit() reads it
-        for change in what:
+        for change in sorted(what, key=_record_order):
             if change in (STATE_FILE, TASKS_FILE):
                 if self._foreign(name, change, model):
                     entry.reload = True
@@ -210,6 +213,9 @@ class Manager:
 
     def visit(self, name: str) -> None:
         entry = self.jobs.setdefault(name, JobEntry())
+        if self.watcher is not None:
+            # Watched before it is read, so files written after this look wake us (a job being made).
+            self.watcher.watch_job(name, active=entry.model is not None)
         try:
             model = self.loaded(name, entry)
             if model is None:
@@ -282,8 +288,14 @@ class Manager:
         self.plan(model)
 
     def plan(self, model: JobModel) -> None:
-        """When to look at the job again: a retry coming due, a runner's deadline or exit, a file due."""
+        """Whether the job wants a runner; when to look at it again: a retry coming due, a runner's
+        deadline or exit."""
         now = time.time()
+        model.promote_due(now)
+        if model.wants_runner():
+            self.wanting.add(model.name)
+        else:
+            self.wanting.discard(model.name)
         times = [model.next_retry_at()]
         times += [self.book.next_look(r, now) for r in self.book.of_job(model.name)]
         for at in times:
@@ -293,6 +305,7 @@ class Manager:
         """A finished job: out of memory; only its folder stays watched (a reset brings it back)."""
         entry.model, entry.done = None, True
         self.timers.pop(name, None)
+        self.wanting.discard(name)
         if self.watcher is not None:
             self.watcher.watch_job(name, active=False)
         if self.watcher is None or not self.watcher.reliable:
@@ -303,6 +316,7 @@ class Manager:
         self.abandon_runners(name, "its job folder is gone")
         self.jobs.pop(name, None)
         self.timers.pop(name, None)
+        self.wanting.discard(name)
         if self.watcher is not None:
             self.watcher.forget_job(name)
 
@@ -387,15 +401,13 @@ class Manager:
     def launch_ready(self) -> None:
         """Claim ready tasks for the free slots, fairly between jobs (scheduler.py), and launch them."""
         slots = self.book.free_slots()
-        if slots <= 0:
+        if slots <= 0 or not self.wanting:
             return
-        models = [e.model for e in self.jobs.values() if e.model is not None]
-        now = time.time()
-        for model in models:
-            model.promote_due(now)
+        models = [m for m in (self.jobs[name].model for name in self.wanting if name in self.jobs) if m is not None]
         for chosen in fair_order(models, slots):
             assert isinstance(chosen, JobModel)
             self.launch_one(chosen)
+        self.wanting = {m.name for m in models if m.wants_runner()}
 
     def launch_one(self, model: JobModel) -> None:
         launch_id = uuid.uuid4().hex
@@ -432,6 +444,7 @@ class Manager:
         deadline = self.book.deadline(task.get("timeout"), now)
         self.book.add(Runner(model.name, str(task["id"]), launch_id, runner_id, now, deadline, launching=True))
         model.last_launch = next(self._launches)
+        self.unflushed.add(model.name)
         model.settle(busy=True)  # waiting -> working in the same write as the claim
         assert self.pool is not None
         self.pool.launch(spec)  # ...then the launch
@@ -489,14 +502,18 @@ class Manager:
     # -- writing the files -----------------------------------------------------------------------
 
     def flush_due(self) -> None:
+        """Write the files of the jobs that changed, when due (only those: a pass costs what changed)."""
         now_mono, now = time.monotonic(), time.time()
-        for name, entry in list(self.jobs.items()):
-            model = entry.model
-            if model is None:
+        changed, self.unflushed = self.unflushed, set()
+        for name in changed:
+            entry = self.jobs.get(name)
+            model = entry.model if entry is not None else None
+            if entry is None or model is None:
                 continue
             due = model.flush_due(now_mono)
             if due is None:
                 continue
+            self.unflushed.add(name)  # until written
             if due > now_mono:
                 self.wake_at(name, now + (due - now_mono))
                 continue
@@ -505,6 +522,7 @@ class Manager:
     def flush(self, name: str, entry: JobEntry, model: JobModel) -> None:
         try:
             model.flush(self.store)
+            self.unflushed.discard(name)
         except ForeignWrite:
             entry.reload = True
             self.wake_at(name, time.time())
@@ -518,3 +536,11 @@ class Manager:
         for name, entry in list(self.jobs.items()):
             if entry.model is not None and entry.model.changed:
                 self.flush(name, entry, entry.model)
+
+
+def _record_order(change: str) -> tuple[str, str, int]:
+    """Records in the order they were made: queued tasks by their time-stamped names (a task may depend
+    on one queued just before), and a launch's start before its end."""
+    folder, _, file = change.partition("/")
+    stem, _, kind = file.partition(".")
+    return folder, stem, 0 if "." + kind == journal.START else 1

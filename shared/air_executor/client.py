@@ -219,8 +219,7 @@ def add_tasks(
                 for doc in docs:
                     index.add(doc)
                 index.set_count(index.count() + len(docs))
-                if state.get("state") in (lifecycle.COMPLETED, lifecycle.WORKING):
-                    # New work reopens a completed job, and says the job changed.
+                if state.get("state") == lifecycle.COMPLETED:  # new work reopens a completed job
                     state.update(state=lifecycle.WORKING, updated_at=now_iso())
                     job_dir.write("state.json", _dump(state))
         finally:

@@ -121,10 +121,6 @@ class Task(BaseModel):
             return {k: _as_text(v) for k, v in value.items()}
         return value
 
-    @property
-    def argv(self) -> list[str]:
-        return [self.command, *self.args]
-
     def to_dict(self) -> dict[str, Any]:
         """The document as written: the seed's fields always, optional ones when set."""
         full = self.model_dump(mode="json")

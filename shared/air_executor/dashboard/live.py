@@ -68,6 +68,7 @@ class Live:
         self.watcher: JobWatcher | None = None
         self.signatures: dict[str, Signature] = {}
         self.pending: set[str] = set()
+        self.next_read: dict[str, float] = {}  # a job read moments ago waits until then to be read again
         self.flushing: asyncio.Task[None] | None = None
         self.log_waiters: dict[tuple[str, str], set[asyncio.Event]] = {}
         self.tasks: list[asyncio.Task[None]] = []
@@ -119,6 +120,10 @@ class Live:
             return name, signature, read_job(self.store, name), read_at
         except (JobNotFound, InvalidName):
             return name, None, None, read_at
+        finally:
+            # A big job changes many times a second: read it again only after ten times what a read
+            # costs, so following it never takes more than a tenth of the time.
+            self.next_read[name] = time.monotonic() + 10 * (time.monotonic() - read_at)
 
     def _signature(self, name: str) -> Signature:
         """Inode, size and time of state.json and tasks.json (lstat: nothing is opened or followed)."""
@@ -187,7 +192,13 @@ class Live:
             names, self.pending = self.pending, set()
             if ALL in names:
                 names = (names - {ALL}) | set(await asyncio.to_thread(self._list)) | self.index.names()
-            await self._read_and_apply(sorted(names))
+            now = time.monotonic()
+            later = {name for name in names if self.next_read.get(name, 0.0) > now}
+            self.pending |= later
+            if names - later:
+                await self._read_and_apply(sorted(names - later))
+            elif later:
+                await asyncio.sleep(min(self.next_read[name] for name in later) - now)
 
     def _logs_grew(self, logs: set[tuple[str, str]]) -> None:
         for key in logs:
