@@ -20,6 +20,7 @@ import yaml
 from air_executor.client import create_job
 from air_executor.core.clock import now_iso
 from air_executor.core.transitions import claim_record
+from air_executor.errors import AirExecutorError
 from air_executor.storage import journal
 from air_executor.storage.file_store import FileStore, dump_json
 
@@ -97,8 +98,8 @@ def write_claimed(store: FileStore, name: str, command: list[str]) -> str:
 
 def open_to_runner_containers(store: FileStore, name: str) -> None:
     """Let a runner container (uid 10001) write a job that the benchmark wrote as root."""
-    store.job_dir(name).chmod(0o777)
-    (store.job_dir(name) / "logs").chmod(0o777)
+    for folder in (store.job_dir(name), store.job_dir(name) / "logs", store.job_dir(name) / "runs"):
+        folder.chmod(0o777)
 
 
 def run_runner_container(client: Any, image: str, store: FileStore, name: str, launch_id: str) -> Any:
@@ -132,13 +133,13 @@ def wait_done(store: FileStore, name: str, timeout: float = 120) -> dict[str, An
 
 
 def wait_task_done(store: FileStore, name: str, timeout: float = 120) -> None:
-    path = store.job_dir(name) / "tasks.json"
+    """Until the runner has recorded its task's end (runs/<launch>.end, folded in by the store's read)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if all(t["status"] in ("completed", "failed") for t in json.loads(path.read_text())):
+            if all(t["status"] in ("completed", "failed") for t in store.read_tasks(name)):
                 return
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, AirExecutorError):
             pass
         time.sleep(0.002)
     raise TimeoutError(f"job {name} did not finish within {timeout} s")

@@ -5,7 +5,7 @@
 - building a job with N add-task calls made from inside a running task, and with one submit,
   at N and 10 N (linear: the time per task stays the same);
 - the dispatch latency of a new single-task job beside 1,000 active jobs of 100 tasks each,
-  against the same beside one active job (both keep every runner slot busy);
+  against the same beside one active job (both keep every runner slot busy with 1 s tasks);
 - a new single-task job beside a job of 5,000 tasks at full parallelism: how long until it
   starts, against the big job's runner turnaround;
 - the manager's memory holding the big job.
@@ -23,6 +23,7 @@ from common import PYTHON, TASK_CLOCK, base_folder, manager_process, percentiles
 from throughput import plain_loop
 
 NOOP = {"command": "true"}
+BUSY = {"command": "sleep", "args": ["1"]}
 # A task that queues `n` tasks into its own job through the Python API, one call each, and prints how long it took.
 SPAWNER = (
     "import sys, time\n"
@@ -70,13 +71,17 @@ def build_by_submit(count: int) -> float:
 
 
 def latency_beside(active: int, per_job: int, probes: int) -> float:
-    """Median dispatch latency of new single-task jobs while `active` jobs keep all 10 slots busy."""
+    """Median dispatch latency of new single-task jobs while `active` jobs keep all 10 slots busy.
+
+    The busy tasks sleep a second: both sides then start the same 10 runners a second, so the
+    machine is as loaded beside 1 job as beside 1,000, and what differs is the manager's work.
+    """
     with base_folder(max_concurrent_runners=10) as store:
         parallel = max(1, 10 // active)
         for j in range(active):
-            create_job(store, f"busy-{j}", [{"id": f"t{i}", **NOOP} for i in range(per_job)], max_parallel=parallel)
+            create_job(store, f"busy-{j}", [{"id": f"t{i}", **BUSY} for i in range(per_job)], max_parallel=parallel)
         with manager_process(store):
-            _wait_started(store, "busy-0")
+            _wait_all_working(store, active)  # measured in the steady state, not during the first burst
             latencies = []
             for i in range(probes):
                 name = f"probe-{i}"
@@ -115,6 +120,21 @@ def _turnaround(tasks: list[dict[str, Any]]) -> float:
         if launched is not None and ended is not None and task.get("status") == "completed":
             spans.append(ended - launched)
     return statistics.median(spans)
+
+
+def _wait_all_working(store: Any, active: int) -> None:
+    deadline = time.monotonic() + 1800
+    while time.monotonic() < deadline:
+        working = 0
+        for j in range(active):
+            try:
+                working += store.read_state(f"busy-{j}").get("state") != "waiting"
+            except Exception:  # not readable yet
+                pass
+        if working == active:
+            return
+        time.sleep(0.5)
+    raise TimeoutError("the busy jobs never all started")
 
 
 def _wait_started(store: Any, name: str) -> None:

@@ -63,10 +63,12 @@ def probe(base: str) -> dict[str, float]:
     manager.watcher = Watcher(manager.store.jobs_path)
     for i in range(ACTIVE):
         # Active, but with nothing ready for an hour: a poll then has only itself to do.
-        later = now_iso(time.time() + 3600)
-        create_job(
-            manager.store, f"active-{i}", [{"id": "long", "command": "sleep", "args": ["300"], "not_before": later}]
-        )
+        # (`not_before` is what a retry's back-off writes; the client does not take it from users.)
+        create_job(manager.store, f"active-{i}", [{"id": "long", "command": "sleep", "args": ["300"]}])
+        tasks_file = manager.store.job_dir(f"active-{i}") / "tasks.json"
+        tasks = json.loads(tasks_file.read_text())
+        tasks[0]["not_before"] = now_iso(time.time() + 3600)
+        tasks_file.write_text(json.dumps(tasks))
     t0 = time.perf_counter()
     manager.tick({ALL: {RESCAN}})  # start-up: every job read once
     startup = time.perf_counter() - t0

@@ -9,7 +9,9 @@ never from how long something took.
 from __future__ import annotations
 
 import json
+import socket
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -176,3 +178,52 @@ def runner_pid(task: dict[str, Any]) -> int:
     if isinstance(runner_id, str) and ":" in runner_id:
         return int(runner_id.split(":", 1)[0])
     return int(task["runner_pid"])
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (for a server a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+_published: dict[tuple[str, str], int] = {}
+
+
+def published_port(project: str, setting: str) -> int:
+    """The host port a compose project publishes a service on (`setting`: METRICS_PORT,
+    DASHBOARD_PORT): one per project, so stacks of parallel test workers never claim the same one."""
+    return _published.setdefault((project, setting), free_port())
+
+
+def compose_ports(project: str) -> dict[str, str]:
+    """The environment that gives a compose project its own host ports."""
+    return {setting: str(published_port(project, setting)) for setting in ("METRICS_PORT", "DASHBOARD_PORT")}
+
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(port: int) -> Samples:
+    """Every sample a manager's Prometheus endpoint serves, by (name, sorted labels)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def scrape_soon(port: int) -> Samples:
+    """What /metrics says; nothing while the manager is still starting its endpoint."""
+    try:
+        return scrape(port)
+    except OSError:
+        return {}
+
+
+def metric(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)

@@ -1,4 +1,6 @@
-"""A tiny health endpoint for the manager container: 200 while a manager holds the base folder.
+"""A tiny health endpoint for the manager container: 200 while a manager holds the base folder and
+its loop goes round (its heartbeat is younger than `health_stale_after`, and never younger than
+three polls: an idle manager passes once per `poll_interval`).
 
 ``python -m air_executor_manager.health`` serves ``GET /health`` on 127.0.0.1:8090;
 ``--check`` asks it once and exits 0 or 1 (compose's healthcheck).
@@ -15,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from air_executor.config import Config
 from air_executor.storage.manager_lock import running_manager_pid
 
+from air_executor_manager.metrics import heartbeat_age
+
 
 def _handler(config: Config) -> type[BaseHTTPRequestHandler]:
     class Health(BaseHTTPRequestHandler):
@@ -23,8 +27,23 @@ def _handler(config: Config) -> type[BaseHTTPRequestHandler]:
                 self.send_error(404)
                 return
             pid = running_manager_pid(config.base)
-            body = json.dumps({"manager": "running" if pid else "down", "pid": pid, "base": str(config.base)})
-            self.send_response(200 if pid else 503)
+            age = heartbeat_age(config.base)
+            stale_after = max(config.health_stale_after, 3 * config.poll_interval)
+            if not pid:
+                verdict = "down"
+            elif age is not None and age > stale_after:
+                verdict = "stuck"  # holds the lock, but its loop has not finished a pass for too long
+            else:
+                verdict = "running"
+            body = json.dumps(
+                {
+                    "manager": verdict,
+                    "pid": pid,
+                    "base": str(config.base),
+                    "last_pass_seconds_ago": None if age is None else round(age, 3),
+                }
+            )
+            self.send_response(200 if verdict == "running" else 503)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
             self.wfile.write(body.encode())

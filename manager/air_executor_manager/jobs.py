@@ -17,6 +17,7 @@ import heapq
 import logging
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from air_executor.config import Config
@@ -29,7 +30,6 @@ from air_executor.core.lifecycle import (
     PENDING,
     RUNNING,
 )
-from air_executor.storage import journal
 from air_executor.storage.file_store import (
     STATE_FILE,
     TASKS_FILE,
@@ -39,7 +39,6 @@ from air_executor.storage.file_store import (
     encode_task,
     encode_tasks,
 )
-from air_executor.storage.jobdir import JobDir
 from air_executor.storage.lock import JobLock
 
 log = logging.getLogger("air_executor.manager")
@@ -50,6 +49,33 @@ LOCK_WAIT = 2.0  # seconds to wait for a job's lock before trying again later
 
 class ForeignWrite(Exception):
     """Someone else rewrote tasks.json or state.json since the manager read them: read again."""
+
+
+@dataclass
+class Snapshot:
+    """A job's documents as they were when its write was decided, and the records they hold."""
+
+    name: str
+    tasks: bytes | None
+    state: bytes | None
+    expected: dict[str, tuple[int, ...] | None]  # what the files must still be (else: someone wrote them)
+    launches: list[str]
+    queued: list[str]
+
+
+def write_snapshot(store: FileStore, snap: Snapshot) -> dict[str, tuple[int, ...] | None]:
+    """Write a job's files (under its lock) unless someone else rewrote them since: ForeignWrite then.
+    Not synced: the records they hold are removed only after the next checkpoint (a volume sync)."""
+    signatures: dict[str, tuple[int, ...] | None] = {}
+    with store.open_job(snap.name) as job_dir, JobLock(job_dir, timeout=LOCK_WAIT):
+        for file in (STATE_FILE, TASKS_FILE):
+            if job_dir.signature(file) != snap.expected.get(file):
+                raise ForeignWrite(file)
+        if snap.tasks is not None:
+            signatures[TASKS_FILE] = job_dir.write(TASKS_FILE, snap.tasks, durable=False)
+        if snap.state is not None:
+            signatures[STATE_FILE] = job_dir.write(STATE_FILE, snap.state, durable=False)
+    return signatures
 
 
 class JobModel:
@@ -65,7 +91,8 @@ class JobModel:
         self.counts: Counter[str] = Counter()
         self.unmet: dict[int, int] = {}  # pending task -> dependencies not completed yet
         self.dependents: dict[Any, list[int]] = {}
-        self.ready: dict[int, None] = {}  # pending tasks that may start, oldest first
+        self.ready: dict[int, float] = {}  # pending tasks that may start, oldest first -> since when
+        self.ready_since: dict[str, float] = {}  # launch -> when its task became ready (dispatch latency)
         self.delayed: list[tuple[float, int]] = []  # (not_before, task) of pending retries
         self.running: dict[str, int] = {}  # launch id -> task
         self.signatures: dict[str, tuple[int, ...] | None] = {}
@@ -74,15 +101,20 @@ class JobModel:
         self.used_launches: list[str] = []  # journal records held by the documents once written
         self.used_queue: list[str] = []
         self.details: dict[str, Doc] = {}  # launch -> what the launcher saw, merged into history
+        self.inflight: dict[str, Doc] = {}  # launch -> claim record still being written (on a worker)
+        self.writing: Snapshot | None = None  # its files being written (on a worker)
         self.last_flush = 0.0
-        self.flush_cost = 0.0
         self.last_launch = 0  # when a runner of it was last launched (fair share's round-robin)
 
     # -- reading ---------------------------------------------------------------------------
 
     def load(self, store: FileStore) -> None:
-        """Read the job whole: documents, journal; then every rule over every task, once."""
-        with store.open_job(self.name) as job_dir:
+        """Read the job whole: documents, journal; then every rule over every task, once.
+
+        Under the job's lock: a client's transaction writes tasks.json and then removes the records
+        it folded in, and between the two those records must not be applied again.
+        """
+        with store.open_job(self.name) as job_dir, JobLock(job_dir, timeout=LOCK_WAIT):
             files = JobFiles(job_dir).load(max_retry_delay=self.config.max_retry_delay)
         self.signatures = dict(files.signatures)
         folded = files.folded  # what the journal added: its records go once our write holds them
@@ -91,6 +123,11 @@ class JobModel:
         self.used_queue = list(folded.queue_names) if folded is not None else []
         self.dirty = self.state_dirty = folded is not None and folded.changed
         self.lines = [None] * len(self.tasks) if self.dirty else [encode_task(t) for t in self.tasks]
+        by_id = {rules.key(t.get("id")): t for t in self.tasks}
+        for claim in self.inflight.values():  # claims whose record is not on disk yet
+            task = by_id.get(rules.key(claim.get("task_id")))
+            if task is not None and rules.apply_claim(task, claim):
+                self.dirty = True
         for launch, details in self.details.items():
             self._merge_details(launch, details)
         self._index()
@@ -162,6 +199,8 @@ class JobModel:
         """Tasks add-task queued: appended, checked once, ready when their dependencies are done."""
         first = len(self.tasks)
         for doc in docs:
+            if rules.key(doc.get("id")) in self.position:
+                continue  # folded already (its record stays until the file holding it is synced)
             self.tasks.append(doc)
             self.lines.append(None)
             pos = len(self.tasks) - 1
@@ -204,7 +243,7 @@ class JobModel:
         while self.delayed and self.delayed[0][0] <= now:
             _, pos = heapq.heappop(self.delayed)
             if self.tasks[pos].get("status") == PENDING and self.unmet.get(pos) == 0:
-                self.ready[pos] = None
+                self.ready[pos] = time.time()
 
     def next_retry_at(self) -> float | None:
         return self.delayed[0][0] if self.delayed else None
@@ -220,7 +259,7 @@ class JobModel:
     def claim_next(self, launch_id: str, launcher: str) -> Doc:
         """Claim the oldest ready task under `launch_id`; returns it (running now)."""
         pos = next(iter(self.ready))
-        del self.ready[pos]
+        self.ready_since[launch_id] = self.ready.pop(pos)
         task = self.tasks[pos]
         rules.claim(task, launch_id, launcher, now_iso())
         self.running[launch_id] = pos
@@ -230,6 +269,7 @@ class JobModel:
     def unclaim(self, launch_id: str) -> None:
         """Forget a claim whose record could not be written (the task is pending again)."""
         pos = self.running.pop(launch_id, None)
+        self.ready_since.pop(launch_id, None)
         if pos is None:
             return
         task = self.tasks[pos]
@@ -267,46 +307,49 @@ class JobModel:
         return self.dirty or self.state_dirty or bool(self.used_launches) or bool(self.used_queue)
 
     def flush_due(self, now: float) -> float | None:
-        """When this job's files should next be written (None: nothing to write)."""
-        if not self.changed:
-            return None
-        if self.finished or not self.running:
-            return now  # a verdict, or a job at rest: readers see it at once
-        lag = min(self.config.max_file_lag, 20 * self.flush_cost)
-        return self.last_flush + lag
+        """When this job's files should next be written (None: nothing to write).
 
-    def flush(self, store: FileStore) -> None:
-        """Write tasks.json and state.json (under the job's lock), then remove the records they now hold.
-
-        ForeignWrite if someone else rewrote either file since we read it: the caller reads
-        the job again (their change, plus every record still there) and writes after that.
+        A change of the job's state (it started, it ended) is written at once; changes of its tasks
+        wait up to `max_file_lag` so that many of them share one write, whatever the job's size.
         """
-        started = time.monotonic()
-        with store.open_job(self.name) as job_dir, JobLock(job_dir, timeout=LOCK_WAIT):
-            for file in (STATE_FILE, TASKS_FILE):
-                if job_dir.signature(file) != self.signatures.get(file):
-                    raise ForeignWrite(file)
-            if self.dirty:
-                lines = self.lines
-                for pos, line in enumerate(lines):
-                    if line is None:
-                        lines[pos] = encode_task(self.tasks[pos])
-                self.signatures[TASKS_FILE] = job_dir.write(TASKS_FILE, encode_tasks(lines))  # type: ignore[arg-type]
-            if self.state_dirty:
-                self.state_dirty = False
-                self.signatures[STATE_FILE] = job_dir.write(STATE_FILE, dump_json(self.state))
-            self.dirty = False
-            self._forget_records(job_dir)
-        self.last_flush = time.monotonic()
-        self.flush_cost = self.last_flush - started
+        if not self.changed or self.writing is not None:
+            return None
+        if self.state_dirty or self.finished or (not self.running and not self.ready):
+            return now
+        return self.last_flush + self.config.max_file_lag
 
-    def _forget_records(self, job_dir: JobDir) -> None:
-        launches, self.used_launches = self.used_launches, []
-        queued, self.used_queue = self.used_queue, []
-        journal.remove_queued(job_dir, queued)
-        journal.remove_attempts(job_dir, launches)
-        for launch in launches:
+    def snapshot(self) -> Snapshot:
+        """What to write now (the changed documents, encoded), taken in the loop; the write itself runs
+        on a worker (write_snapshot) while the loop goes on."""
+        tasks = state = None
+        if self.dirty:
+            lines = self.lines
+            for pos, line in enumerate(lines):
+                if line is None:
+                    lines[pos] = encode_task(self.tasks[pos])
+            tasks = encode_tasks(lines)  # type: ignore[arg-type]
+        if self.state_dirty:
+            state = dump_json(self.state)
+        snap = Snapshot(self.name, tasks, state, dict(self.signatures), self.used_launches, self.used_queue)
+        self.dirty = self.state_dirty = False
+        self.used_launches, self.used_queue = [], []
+        self.writing = snap
+        return snap
+
+    def written(self, snap: Snapshot, signatures: dict[str, tuple[int, ...] | None]) -> None:
+        self.writing = None
+        self.signatures.update(signatures)
+        self.last_flush = time.monotonic()
+        for launch in snap.launches:
             self.details.pop(launch, None)
+
+    def not_written(self, snap: Snapshot) -> None:
+        """The write failed (a full disk, say): what it carried is to write again."""
+        self.writing = None
+        self.dirty = self.dirty or snap.tasks is not None
+        self.state_dirty = self.state_dirty or snap.state is not None
+        self.used_launches = snap.launches + self.used_launches
+        self.used_queue = snap.queued + self.used_queue
 
     # -- bookkeeping -----------------------------------------------------------------------
 
@@ -330,7 +373,7 @@ class JobModel:
         if not_before is not None and not_before > time.time():
             heapq.heappush(self.delayed, (not_before, pos))
         else:
-            self.ready[pos] = None
+            self.ready[pos] = time.time()
 
     def _changed(self, pos: int, before: str) -> None:
         """A task's status went from `before` to what it is: counts, dependents, readiness follow."""

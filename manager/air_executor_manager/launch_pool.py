@@ -13,6 +13,8 @@ import queue
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from air_executor.errors import AirExecutorError
+
 from air_executor_manager.launchers import Launcher, LaunchError, LaunchSpec
 
 log = logging.getLogger("air_executor.manager")
@@ -25,11 +27,18 @@ class LaunchPool:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="launch")
         self.results: queue.SimpleQueue[tuple[LaunchSpec, str | LaunchError]] = queue.SimpleQueue()
 
-    def launch(self, spec: LaunchSpec) -> None:
-        self.executor.submit(self._launch, spec)
+    def launch(self, spec: LaunchSpec, before: Callable[[], None] | None = None) -> None:
+        """Launch on a worker; `before` runs first there (the claim record is written, synced, then
+        the runner started: one launch path for every launcher)."""
+        self.executor.submit(self._launch, spec, before)
 
-    def _launch(self, spec: LaunchSpec) -> None:
+    def _launch(self, spec: LaunchSpec, before: Callable[[], None] | None) -> None:
         try:
+            if before is not None:
+                try:
+                    before()
+                except (OSError, AirExecutorError) as exc:
+                    raise LaunchError(f"cannot record the claim: {getattr(exc, 'strerror', None) or exc}") from None
             outcome: str | LaunchError = self.launcher.launch(spec)
         except LaunchError as exc:
             outcome = exc

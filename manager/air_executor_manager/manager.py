@@ -24,13 +24,15 @@ from air_executor.errors import AirExecutorError, FileUnreadable, JobFileRefused
 from air_executor.storage import journal
 from air_executor.storage.file_store import STATE_FILE, TASKS_FILE
 
-from air_executor_manager.jobs import ForeignWrite, JobModel
+from air_executor_manager.jobs import ForeignWrite, JobModel, Snapshot, write_snapshot
 from air_executor_manager.launch_pool import LaunchPool
 from air_executor_manager.launchers import Launcher, LaunchError, LaunchSpec, RunnerState, choose_launcher
+from air_executor_manager.metrics import Metrics, beat
 from air_executor_manager.runners import Runner, RunnerBook
-from air_executor_manager.scheduler import fair_order
+from air_executor_manager.scheduler import FairShare
 from air_executor_manager.troubles import JobEntry, Troubles
 from air_executor_manager.watcher import ALL, RESCAN, Changes, Watcher
+from air_executor_manager.writer import Writer
 
 log = logging.getLogger("air_executor.manager")
 
@@ -45,22 +47,28 @@ class Manager:
         self.troubles = Troubles(config, self.store)
         self.jobs: dict[str, JobEntry] = {}
         self.timers: dict[str, float] = {}
-        self.wanting: set[str] = set()  # active jobs with a ready task and room for a runner
+        self.fair = FairShare()  # active jobs with a ready task and room for a runner
         self.unflushed: set[str] = set()  # active jobs whose files are behind their model
+        self.writer: Writer | None = None
         self.stopping = False
         self.last_sweep = 0.0
         self.watcher: Watcher | None = None
         self.pool: LaunchPool | None = None
         self._launches = itertools.count(1)
+        self.metrics = Metrics()
+        self.metrics.watch(self)
 
     # -- the loop -------------------------------------------------------------------------------
 
     def run(self) -> None:
         self.watcher = Watcher(self.store.jobs_path)
         self.pool = LaunchPool(self.launcher, self.config.max_concurrent_runners, self.watcher.wake)
+        self.writer = Writer(self.store, self.watcher.wake)
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_stop)
         signal.signal(signal.SIGCHLD, lambda *_: None)  # only to wake the select
+        stop_metrics = self.serve_metrics()
+        beat(self.store.base_path)  # a stale beat of an earlier manager must not call this one stuck
         log.info(
             "manager started: base %s, launcher %s, poll_interval %g s, inotify %s",
             self.store.base_path,
@@ -80,6 +88,8 @@ class Manager:
             self.tick({})  # settle what ended, write every file that is due
             self.flush_all()
         finally:
+            if stop_metrics is not None:
+                stop_metrics()
             self.watcher.close()
             self.launcher.close()
         alive = sum(1 for r in self.book.runners.values() if r.ended is None)
@@ -89,9 +99,23 @@ class Manager:
         log.info("received %s, stopping", signal.Signals(signum).name)
         self.stopping = True
 
+    def serve_metrics(self) -> Any:
+        port = self.config.metrics_port
+        if not port:
+            return None
+        try:
+            stop = self.metrics.serve(self.config.metrics_host, port)
+        except OSError as exc:  # a port in use must not keep the jobs from running
+            log.error("cannot serve metrics on %s:%d: %s", self.config.metrics_host, port, exc)
+            return None
+        log.info("metrics on http://%s:%d/metrics", self.config.metrics_host, port)
+        return stop
+
     def tick(self, changes: Changes) -> None:
         """One pass: the verbs of the loop, over the jobs that need a look."""
+        started = time.monotonic()
         self.collect_launches()
+        self.collect_writes()
         touched = set(changes) - {ALL}
         if ALL in changes or time.monotonic() - self.last_sweep >= self.config.poll_interval:
             touched |= self.sweep(full=ALL in changes or self.watcher is None or not self.watcher.reliable)
@@ -107,6 +131,7 @@ class Manager:
             self.launch_ready()
         self.flush_due()
         self.run_cleanups()
+        self.metrics.pass_done(started, self.store.base_path)
 
     def seconds_to_next_wake(self) -> float:
         wake = [self.last_sweep + self.config.poll_interval - time.monotonic()]
@@ -163,15 +188,32 @@ class Manager:
             return  # visit() reads it
         for change in sorted(what, key=_record_order):
             if change in (STATE_FILE, TASKS_FILE):
-                if self._foreign(name, change, model):
+                # Our own write's event may come before its result: written() checks then.
+                if model.writing is None and self._foreign(name, change, model):
                     entry.reload = True
-            elif change == RESCAN or change.endswith("/"):
+            elif change == RESCAN:
                 entry.reload = True
+            elif change.endswith("/"):
+                self.catch_up(model, change.rstrip("/"))
             else:
                 try:
                     self.apply_record(model, change)
                 except (OSError, AirExecutorError) as exc:
                     log.debug("job %s: cannot read %s yet: %s", name, change, exc, extra={"job": name})
+
+    def catch_up(self, model: JobModel, folder: str) -> None:
+        """A journal folder made after the job was read: apply the records it already holds."""
+        with self.store.open_job(model.name) as job_dir:
+            sub = journal.open_folder(job_dir, folder)
+            if sub is None:
+                return
+            with sub:
+                names = sub.names()
+        for file in sorted((f"{folder}/{name}" for name in names), key=_record_order):
+            try:
+                self.apply_record(model, file)
+            except (OSError, AirExecutorError) as exc:
+                log.debug("job %s: cannot read %s yet: %s", model.name, file, exc, extra={"job": model.name})
 
     def _foreign(self, name: str, file: str, model: JobModel) -> bool:
         try:
@@ -198,12 +240,15 @@ class Manager:
                 model.apply_queue(file, [t for t in tasks if isinstance(t, dict)] if isinstance(tasks, list) else [])
         elif "." + kind == journal.START:
             model.apply_start(launch, record)
+            self.metrics.started(model.ready_since.pop(launch, None), record)
         elif "." + kind == journal.END:
             self.ended(model, launch, record)
 
     def ended(self, model: JobModel, launch: str, record: dict[str, Any]) -> None:
         runner = self.book.get(launch)
         if model.apply_end(launch, record):
+            model.ready_since.pop(launch, None)
+            self.metrics.ended(record)
             if runner is not None:
                 runner.recorded = True
         elif runner is None and launch not in model.used_launches:
@@ -213,9 +258,9 @@ class Manager:
 
     def visit(self, name: str) -> None:
         entry = self.jobs.setdefault(name, JobEntry())
-        if self.watcher is not None:
+        if self.watcher is not None and entry.model is None:
             # Watched before it is read, so files written after this look wake us (a job being made).
-            self.watcher.watch_job(name, active=entry.model is not None)
+            self.watcher.watch_job(name, active=False)
         try:
             model = self.loaded(name, entry)
             if model is None:
@@ -252,13 +297,16 @@ class Manager:
     def loaded(self, name: str, entry: JobEntry) -> JobModel | None:
         """The job's model, read whole when new or changed by someone else; None for a finished job
         (read no further than its state.json)."""
-        if entry.model is not None and not entry.reload:
+        if entry.model is not None and (not entry.reload or entry.model.writing is not None):
+            if entry.reload:  # read it again once its write in flight is back
+                self.wake_at(name, time.time() + 0.05)
             return entry.model
         entry.reload = False
         if entry.model is None:
             # A completed or failed job costs one small read; a cancelled one may still have runners to stop.
             state = self.store.read_state(name)
             if state.get("state") in (COMPLETED, FAILED) and not self.book.of_job(name):
+                entry.final = str(state.get("state"))
                 self.retire(name, entry)
                 return None
         model = entry.model or JobModel(name, self.config)
@@ -282,8 +330,10 @@ class Manager:
         if not model.finished:
             model.settle(busy)
         if model.finished and not busy:
-            model.flush(self.store)
-            self.retire(name, entry)
+            if not model.changed and model.writing is None:
+                self.retire(name, entry)
+            else:
+                self.unflushed.add(name)  # its verdict is written at once; it retires when that is back
             return
         self.plan(model)
 
@@ -293,9 +343,9 @@ class Manager:
         now = time.time()
         model.promote_due(now)
         if model.wants_runner():
-            self.wanting.add(model.name)
+            self.fair.offer(model)
         else:
-            self.wanting.discard(model.name)
+            self.fair.withdraw(model.name)
         times = [model.next_retry_at()]
         times += [self.book.next_look(r, now) for r in self.book.of_job(model.name)]
         for at in times:
@@ -303,9 +353,11 @@ class Manager:
 
     def retire(self, name: str, entry: JobEntry) -> None:
         """A finished job: out of memory; only its folder stays watched (a reset brings it back)."""
+        if entry.model is not None:
+            entry.final = str(entry.model.state.get("state"))
         entry.model, entry.done = None, True
         self.timers.pop(name, None)
-        self.wanting.discard(name)
+        self.fair.withdraw(name)
         if self.watcher is not None:
             self.watcher.watch_job(name, active=False)
         if self.watcher is None or not self.watcher.reliable:
@@ -316,7 +368,7 @@ class Manager:
         self.abandon_runners(name, "its job folder is gone")
         self.jobs.pop(name, None)
         self.timers.pop(name, None)
-        self.wanting.discard(name)
+        self.fair.withdraw(name)
         if self.watcher is not None:
             self.watcher.forget_job(name)
 
@@ -372,6 +424,7 @@ class Manager:
     def record_end(self, name: str, launch: str, record: dict[str, Any]) -> dict[str, Any]:
         """Make sure no late runner starts this launch, then record its end; returns the end that counts
         (the runner's own, if it wrote one first)."""
+        record = {**record, "max_retry_delay": self.config.max_retry_delay}  # whoever folds it retries alike
         with self.store.open_job(name) as job_dir:
             journal.mark(job_dir, launch, journal.START, {"abandoned": True})
             if journal.mark(job_dir, launch, journal.END, record):
@@ -401,13 +454,15 @@ class Manager:
     def launch_ready(self) -> None:
         """Claim ready tasks for the free slots, fairly between jobs (scheduler.py), and launch them."""
         slots = self.book.free_slots()
-        if slots <= 0 or not self.wanting:
+        if slots <= 0 or not self.fair:
             return
-        models = [m for m in (self.jobs[name].model for name in self.wanting if name in self.jobs) if m is not None]
-        for chosen in fair_order(models, slots):
+        for chosen in self.fair.take(self._model, slots):
             assert isinstance(chosen, JobModel)
             self.launch_one(chosen)
-        self.wanting = {m.name for m in models if m.wants_runner()}
+
+    def _model(self, name: str) -> JobModel | None:
+        entry = self.jobs.get(name)
+        return entry.model if entry is not None else None
 
     def launch_one(self, model: JobModel) -> None:
         launch_id = uuid.uuid4().hex
@@ -434,7 +489,6 @@ class Manager:
                 if runner_id:
                     task["runner_id"] = runner_id
                 claim = rules.claim_record(task, model.name, self.config.max_retry_delay)
-                journal.write_claim(job_dir, launch_id, claim)  # first the claim...
         except (OSError, AirExecutorError) as exc:
             log.warning("job %s: cannot claim task %s yet: %s", model.name, task.get("id"), exc)
             model.unclaim(launch_id)
@@ -446,8 +500,13 @@ class Manager:
         model.last_launch = next(self._launches)
         self.unflushed.add(model.name)
         model.settle(busy=True)  # waiting -> working in the same write as the claim
+        model.inflight[launch_id] = claim
         assert self.pool is not None
-        self.pool.launch(spec)  # ...then the launch
+        self.pool.launch(spec, before=lambda: self._write_claim(model.name, launch_id, claim))  # claim, then launch
+
+    def _write_claim(self, job: str, launch_id: str, claim: dict[str, Any]) -> None:
+        with self.store.open_job(job) as job_dir:
+            journal.write_claim(job_dir, launch_id, claim)
 
     def collect_launches(self) -> None:
         if self.pool is None:
@@ -463,8 +522,11 @@ class Manager:
         runner.launching = False
         entry = self.jobs.get(spec.job)
         model = entry.model if entry is not None else None
+        if model is not None:
+            model.inflight.pop(spec.launch_id, None)
         if isinstance(outcome, LaunchError):
             log.error("job %s: task %s failed to start: %s", spec.job, spec.task_id, outcome, extra=where)
+            self.metrics.launch_errors.inc()
             if model is not None and spec.launch_id in model.running:
                 record = rules.end_record(FAILED_TO_START, str(outcome))
                 try:
@@ -502,7 +564,8 @@ class Manager:
     # -- writing the files -----------------------------------------------------------------------
 
     def flush_due(self) -> None:
-        """Write the files of the jobs that changed, when due (only those: a pass costs what changed)."""
+        """Decide which changed jobs' files to write now (only those: a pass costs what changed); the
+        writer thread writes them."""
         now_mono, now = time.monotonic(), time.time()
         changed, self.unflushed = self.unflushed, set()
         for name in changed:
@@ -512,30 +575,69 @@ class Manager:
                 continue
             due = model.flush_due(now_mono)
             if due is None:
+                if model.writing is not None or model.changed:
+                    self.unflushed.add(name)  # its write is in flight: look again when it is back
                 continue
-            self.unflushed.add(name)  # until written
+            self.unflushed.add(name)
             if due > now_mono:
                 self.wake_at(name, now + (due - now_mono))
                 continue
-            self.flush(name, entry, model)
+            self.write(model)
 
-    def flush(self, name: str, entry: JobEntry, model: JobModel) -> None:
-        try:
-            model.flush(self.store)
-            self.unflushed.discard(name)
-        except ForeignWrite:
+    def write(self, model: JobModel) -> None:
+        snap = model.snapshot()
+        if self.writer is not None:
+            self.writer.submit(snap)
+            return
+        try:  # no writer thread (a manager driven pass by pass, as the benchmark does)
+            self.written(snap, write_snapshot(self.store, snap), None)
+        except Exception as exc:
+            self.written(snap, None, exc)
+
+    def collect_writes(self) -> None:
+        if self.writer is None:
+            return
+        for done in self.writer.results():
+            self.written(done.snap, done.signatures, done.error)
+
+    def written(self, snap: Snapshot, signatures: dict[str, Any] | None, error: BaseException | None) -> None:
+        name = snap.name
+        entry = self.jobs.get(name)
+        model = entry.model if entry is not None else None
+        if entry is None or model is None or model.writing is not snap:
+            return
+        if signatures is not None:
+            model.written(snap, signatures)
+            if any(self._foreign(name, file, model) for file in (STATE_FILE, TASKS_FILE)):
+                entry.reload = True  # someone wrote after us meanwhile
+                self.wake_at(name, time.time())
+                return
+            if model.finished and not self.book.of_job(name) and not model.running and not model.changed:
+                self.retire(name, entry)
+            return
+        if isinstance(error, ForeignWrite):
+            model.writing = None  # its records are still on disk: read again, they fold back in
             entry.reload = True
             self.wake_at(name, time.time())
-        except LockTimeout:
+            return
+        model.not_written(snap)
+        if isinstance(error, LockTimeout):
             self.wake_at(name, time.time() + 1.0)
-        except (OSError, AirExecutorError) as exc:  # a full disk, a folder gone: the records stay; again later
-            log.warning("job %s: cannot write its files yet: %s", name, exc, extra={"job": name})
+        else:  # a full disk, a folder gone: the records stay; again later
+            log.warning("job %s: cannot write its files yet: %s", name, error, extra={"job": name})
             self.wake_at(name, time.time() + self.config.poll_interval)
+        self.unflushed.add(name)
 
     def flush_all(self) -> None:
-        for name, entry in list(self.jobs.items()):
-            if entry.model is not None and entry.model.changed:
-                self.flush(name, entry, entry.model)
+        """On the way out: every job's files written, the volume synced, the folded records removed."""
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            writer.close()
+            for done in writer.results():
+                self.written(done.snap, done.signatures, done.error)
+        for entry in list(self.jobs.values()):
+            if entry.model is not None and entry.model.changed and entry.model.writing is None:
+                self.write(entry.model)
 
 
 def _record_order(change: str) -> tuple[str, str, int]:

@@ -30,6 +30,7 @@ class JobEntry:
 
     model: JobModel | None = None
     done: bool = False
+    final: str | None = None  # how a finished job ended (what the metrics count it as)
     reload: bool = False  # someone else rewrote its files: read it whole again
     signature: tuple[object, ...] | None = None  # a finished job's files, when inotify is not reliable
     unreadable_since: float | None = None

@@ -50,6 +50,8 @@ class Settings:
         self.grace = _float(env.get("AIR_EXECUTOR_STOP_GRACE"), DEFAULT_GRACE)
         self.runner_user = _user(env.get("AIR_EXECUTOR_RUNNER_USER") or DEFAULT_RUNNER_USER)
         self.folder_id = env.get("AIR_EXECUTOR_JOB_FOLDER_ID") or None
+        as_user = env.get("AIR_EXECUTOR_RUNNER_AS")  # the identity the manager chose (the folder's owner)
+        self.run_as = _user(as_user) if as_user else None
 
 
 class Outcome:
@@ -81,7 +83,7 @@ def run_task(base: str, job: str, task_id: str, launch_id: str) -> int:
         started = time.monotonic()
         outcome = execute(store, job_dir, task, settings)
         outcome.details["wall_time"] = round(time.monotonic() - started, 6)
-        if not record(job_dir, launch_id, outcome):
+        if not record(job_dir, launch_id, outcome, task):
             return EXIT_UNRECORDED
     return EXIT_COMPLETED if outcome.result == lifecycle.SUCCESS else EXIT_FAILED
 
@@ -91,7 +93,9 @@ def drop_privileges(job_dir: JobDir, settings: Settings) -> None:
     already; this is the last line if something started the runner as root)."""
     if os.geteuid() != 0:
         return
-    uid, gid = job_dir.runner_identity(settings.runner_user)
+    uid, gid = settings.run_as or job_dir.runner_identity(settings.runner_user)
+    if uid == 0:
+        raise SystemExit("air-executor-runner: refusing to run a task as root")
     os.setgroups([])
     os.setgid(gid)
     os.setuid(uid)
@@ -119,11 +123,16 @@ def start(job_dir: JobDir, task_id: str, launch_id: str) -> dict[str, Any] | Non
     if _job_cancelled(job_dir):
         journal.mark(job_dir, launch_id, journal.END, _end(lifecycle.KILLED, "cancelled"))
         return None
-    mark = {"started_at": now_iso(), "runner_pid": os.getpid(), "runner_host": os.uname().nodename}
+    mark = {"started_at": now_iso(), "runner_pid": os.getpid(), "runner_host": os.uname().nodename, **_whose(claim)}
     if not _retrying(lambda: journal.mark(job_dir, launch_id, journal.START, mark)):
         return None  # the manager gave up on this launch first
     task.update(mark)
     return task
+
+
+def _whose(claim: dict[str, Any]) -> dict[str, Any]:
+    """What names the attempt in the runner's own records, so they need no claim to be applied."""
+    return {key: claim.get(key) for key in ("task_id", "attempt", "launched_at", "launcher")}
 
 
 def _job_cancelled(job_dir: JobDir) -> bool:
@@ -351,9 +360,10 @@ class Supervisor:
         return Outcome(lifecycle.RESULT_FAILED, f"exited with code {code}", code)
 
 
-def record(job_dir: JobDir, launch_id: str, outcome: Outcome) -> bool:
+def record(job_dir: JobDir, launch_id: str, outcome: Outcome, task: dict[str, Any]) -> bool:
     """Create the launch's end record (the manager folds it into tasks.json)."""
     end = _end(outcome.result, outcome.error, outcome.exit_code, outcome.details)
+    end.update(task_id=task.get("id"), attempt=task.get("attempts"), started_at=task.get("started_at"))
     try:
         if not _retrying(lambda: journal.mark(job_dir, launch_id, journal.END, end)):
             print("air-executor-runner: an outcome of this launch was already recorded", file=sys.stderr)

@@ -23,6 +23,7 @@ import pytest
 import requests
 from air_executor.storage.names import sanitise
 from conftest import REPO, parse_time, wait_for
+from taskkit import compose_ports
 
 pytestmark = pytest.mark.docker
 
@@ -50,7 +51,7 @@ class Stack:
             capture_output=True,
             text=True,
             timeout=timeout,
-            env={**os.environ, "AIRFLOW_PORT": str(self.port)},
+            env={**os.environ, **compose_ports(self.project), "AIRFLOW_PORT": str(self.port)},
         )
 
     def login(self) -> None:

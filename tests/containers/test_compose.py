@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import uuid
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO, wait_for
+from taskkit import compose_ports, metric, published_port, scrape
 
 from containers.conftest import our_containers
 
@@ -25,6 +27,7 @@ def compose(project: str, *args: str, input: str | None = None) -> subprocess.Co
         text=True,
         input=input,
         timeout=300,
+        env={**os.environ, **compose_ports(project)},
     )
 
 
@@ -69,6 +72,10 @@ def test_compose_up_runs_the_demo_job(docker_client: Any) -> None:
         assert "Final State: completed" in results.stdout and "✅ complete: completed" in results.stdout
         status = compose(project, "exec", "-T", "manager", "cat", "/data/.air-executor/jobs/compose-demo/tasks.json")
         assert status.stdout.count('"launcher": "docker"') == 3
+        # The manager's metrics, published on the host's loopback.
+        samples = scrape(published_port(project, "METRICS_PORT"))
+        assert metric(samples, "air_executor_tasks_finished_total", result="success") == 3
+        assert metric(samples, "air_executor_jobs", state="completed") == 1
         volume = f"{project}_air-executor-data"
         wait_for(lambda: not our_containers(docker_client, volume), what="runner containers to be removed")
     finally:

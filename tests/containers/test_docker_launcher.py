@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from conftest import Base, ManagerProcess, parse_time, wait_for
+from taskkit import free_port, metric, scrape
 
 pytestmark = pytest.mark.docker
 
@@ -151,7 +152,8 @@ def test_memory_kill_is_recorded(docker_base: Base, docker_manager: ManagerProce
 
 def test_missing_image_and_bad_options_fail_to_start(docker_base: Base, docker_client: Any) -> None:
     """An image the policy allows but that does not exist fails its task with that reason; the manager goes on."""
-    docker_base.config(task_policy={"images": ["air-executor-runner:*"]})
+    port = free_port()
+    docker_base.config(task_policy={"images": ["air-executor-runner:*"]}, metrics_port=port)
     manager = ManagerProcess(docker_base).start()
     try:
         docker_base.submit("noimg", [{"id": "x", "command": "true", "image": "air-executor-runner:nope"}])
@@ -161,6 +163,9 @@ def test_missing_image_and_bad_options_fail_to_start(docker_base: Base, docker_c
         assert x["result"] == "failed_to_start" and "air-executor-runner:nope" in x["error"]
         assert "not found" in x["error"]
         assert docker_base.wait_state("fine")["state"] == "completed"
+        samples = scrape(port)  # Prometheus sees it too
+        assert metric(samples, "air_executor_launch_errors_total") == 1
+        assert metric(samples, "air_executor_tasks_finished_total", result="failed_to_start") == 1
     finally:
         manager.stop()
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.error
@@ -19,14 +18,9 @@ from typing import Any
 import pytest
 from conftest import CLI, Base, wait_for
 from containers.conftest import docker_client  # noqa: F401  (for the compose test: the engine and images)
+from taskkit import free_port
 
 TOKEN = "test-token-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Reply:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO, wait_for
+from taskkit import compose_ports
 
 from dashboard.conftest import TOKEN, free_port
 
@@ -22,7 +23,7 @@ IMAGE = "air-executor-dashboard:latest"
 def compose(project: str, port: int, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
     env_file = REPO / "deploy" / ".build.env"
     extra = ["--env-file", str(env_file)] if env_file.exists() else []
-    env = {**os.environ, "DASHBOARD_PORT": str(port), "AIR_EXECUTOR_DASHBOARD_TOKEN": TOKEN}
+    env = {**os.environ, **compose_ports(project), "DASHBOARD_PORT": str(port), "AIR_EXECUTOR_DASHBOARD_TOKEN": TOKEN}
     return subprocess.run(
         ["docker", "compose", "-p", project, *extra, *args],
         cwd=REPO,

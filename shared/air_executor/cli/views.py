@@ -59,9 +59,18 @@ def load_view(store: FileStore, name: str) -> JobView:
     if not os.path.lexists(store.job_folder(name)):
         raise JobNotFound(f"job {name!r} not found in {store.jobs_path}")
     try:
-        view.state = store.read_state(name)
-        view.tasks = store.read_tasks(name)
-    except (FileUnreadable, JobFileRefused) as exc:
+        view.state, view.tasks = store.read_job(name)
+    except FileUnreadable as exc:
+        try:  # state.json alone may be readable (tasks.json not written yet, or bad)
+            view.state = store.read_state(name)
+        except (FileUnreadable, JobFileRefused):
+            pass
+        view.problem = str(exc)
+    except JobFileRefused as exc:
+        try:
+            view.state = store.read_state(name)
+        except (FileUnreadable, JobFileRefused):
+            pass
         view.problem = str(exc)
     return view
 

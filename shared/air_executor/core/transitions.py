@@ -235,17 +235,21 @@ def fold(
 ) -> Folded:
     """Apply the journal to a job's documents: queued tasks first (in order), then each attempt."""
     folded = Folded()
-    ids = {t.get("id") for t in tasks}
+    ids = {key(t.get("id")) for t in tasks}
     for name, docs in queued:
         for doc in docs:
+            if key(doc.get("id")) in ids:
+                continue  # folded already (its record stays until the file holding it is synced)
             tasks.append(doc)
-            ids.add(doc.get("id"))
+            ids.add(key(doc.get("id")))
+            folded.changed = True
         folded.queue_names.append(name)
-        folded.changed = True
-    by_id = {t.get("id"): t for t in tasks}
+    by_id = {key(t.get("id")): t for t in tasks}
     cancelled = state.get("state") == CANCELLED
     for launch, attempt in attempts.items():
-        task = by_id.get(attempt.task_id) if attempt.claim is not None else _task_of(tasks, launch)
+        if attempt.claim is None:  # not written, or lost with its host: the runner's records name the attempt
+            attempt.claim = _claim_from(launch, attempt.start, attempt.end)
+        task = by_id.get(key(attempt.task_id)) if attempt.claim is not None else _task_of(tasks, launch)
         if task is None:
             if attempt.claim is not None:
                 folded.done_launches.append(launch)  # its task is gone from the file
@@ -257,10 +261,25 @@ def fold(
             folded.changed |= task.get("launch_id") == launch
         folded.changed |= apply_start(task, launch, attempt.start)
         if attempt.end is not None:
-            cap = _number((attempt.claim or {}).get("max_retry_delay"), max_delay)
+            cap = _number(
+                attempt.end.get("max_retry_delay"), _number((attempt.claim or {}).get("max_retry_delay"), max_delay)
+            )
             folded.changed |= apply_end(task, launch, attempt.end, job_cancelled=cancelled, max_delay=cap)
             folded.done_launches.append(launch)
     return folded
+
+
+def _claim_from(launch: str, *records: Mapping[str, Any] | None) -> Doc | None:
+    for record in records:
+        if record is not None and isinstance(record.get("task_id"), str) and isinstance(record.get("attempt"), int):
+            return {
+                "launch_id": launch,
+                "task_id": record["task_id"],
+                "attempt": record["attempt"],
+                "launched_at": record.get("launched_at"),
+                "launcher": record.get("launcher"),
+            }
+    return None
 
 
 def _task_of(tasks: list[Doc], launch: str) -> Doc | None:

@@ -326,6 +326,19 @@ class FileStore:
         finally:
             os.close(fd)
 
+    def sync(self) -> None:
+        """Everything written on the base folder's file system, on disk (syncfs; sync elsewhere)."""
+        import ctypes
+
+        fd = os.open(self.base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            if ctypes.CDLL(None, use_errno=True).syncfs(fd) != 0:
+                os.sync()
+        except (OSError, AttributeError):
+            os.sync()
+        finally:
+            os.close(fd)
+
     def create_job_dir(self, name: str) -> Path:
         with self.open_job(name, create=True) as job_dir:
             os.close(job_dir.subfolder(LOGS_DIR, create=True))
@@ -364,7 +377,10 @@ class FileStore:
         (FileUnreadable)."""
         with self.open_job(name) as job_dir:
             files = JobFiles(job_dir).load(max_retry_delay=self.max_retry_delay)
-        return files.state or {}, files.tasks or []
+        state, tasks = files.state or {}, files.tasks or []
+        if state.get("state") == "waiting" and any(t.get("status") == "running" for t in tasks):
+            state["state"] = "working"  # started since state.json was last written (it follows within a pass)
+        return state, tasks
 
     def write_new_job(self, state: dict[str, Any], tasks: list[dict[str, Any]]) -> Path:
         """Create a job's files under its lock: tasks first, so the manager never sees a job half made.

@@ -178,13 +178,16 @@ class JobDir:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def write(self, name: str, data: bytes, *, folder_fd: int | None = None, durable: bool = True) -> tuple[int, ...]:
+    def write(
+        self, name: str, data: bytes, *, folder_fd: int | None = None, durable: bool = True, sync_folder: bool = True
+    ) -> tuple[int, ...]:
         """Replace `name` atomically: temporary file, fsync, rename; owned by the folder's owner.
 
         Temporary names start with `.` and end with `.tmp`, so listings skip them. The rename
         replaces a symlink or FIFO of that name too, never what it points at. Returns the new
         file's signature (inode, size, mtime): who else changed it since shows as a new one.
         `durable=False` skips the fsyncs: the file survives a crash of any process, not of the host.
+        `sync_folder=False` leaves the folder's fsync to the caller (`sync`), for several files at once.
         """
         where = self.fd if folder_fd is None else folder_fd
         tmp = f".{name}.{os.getpid()}.{_next_tmp()}.tmp"
@@ -207,14 +210,18 @@ class JobDir:
             except FileNotFoundError:
                 pass
             raise
-        if durable:
-            try:
-                os.fsync(where)  # the rename is durable only once the folder's entry is on disk
-            except OSError:
-                pass
+        if durable and sync_folder:
+            self.sync(folder_fd)
         return signature
 
-    def create_once(self, name: str, data: bytes, *, folder_fd: int) -> bool:
+    def sync(self, folder_fd: int | None = None) -> None:
+        """fsync the folder: renames in it are durable only once its entries are on disk."""
+        try:
+            os.fsync(self.fd if folder_fd is None else folder_fd)
+        except OSError:
+            pass
+
+    def create_once(self, name: str, data: bytes, *, folder_fd: int, durable: bool = False) -> bool:
         """Create `name` with `data` unless it exists (O_EXCL): False if someone created it first.
 
         The one writer that creates a name wins; readers see it empty or partial until its
@@ -229,8 +236,12 @@ class JobDir:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
+        if durable:
+            self.sync(folder_fd)
         return True
 
     def names(self, folder_fd: int) -> list[str]:

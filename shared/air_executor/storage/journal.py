@@ -74,8 +74,8 @@ class Folder:
         except FileNotFoundError:
             return None
 
-    def create_once(self, name: str, doc: dict[str, Any]) -> bool:
-        return self.job_dir.create_once(name, record_bytes(doc), folder_fd=self.fd)
+    def create_once(self, name: str, doc: dict[str, Any], *, durable: bool = False) -> bool:
+        return self.job_dir.create_once(name, record_bytes(doc), folder_fd=self.fd, durable=durable)
 
     def write(self, name: str, data: bytes, *, durable: bool = False) -> None:
         self.job_dir.write(name, data, folder_fd=self.fd, durable=durable)
@@ -157,7 +157,9 @@ def read_attempts(job_dir: JobDir, launches: set[str] | None = None) -> dict[str
 
 
 def write_claim(job_dir: JobDir, launch: str, doc: dict[str, Any]) -> None:
-    """The claim record, before the runner is launched (kept across a crash of any process)."""
+    """The claim record, before the runner is launched. Not synced: a claim matters only while its
+    runner lives, and a runner does not outlive its host; the end record (synced) names its task and
+    attempt itself, so an outcome is never lost with a claim."""
     with Folder(job_dir, RUNS, create=True) as folder:
         folder.write(launch + CLAIM, record_bytes(doc))
 
@@ -171,7 +173,12 @@ def read_claim(job_dir: JobDir, launch: str) -> dict[str, Any] | None:
 
 
 def mark(job_dir: JobDir, launch: str, kind: str, doc: dict[str, Any]) -> bool:
-    """Create the launch's `.start` or `.end` record once; False if it already exists."""
+    """Create the launch's `.start` or `.end` record once; False if it already exists.
+
+    Not synced here (a sync per task would make every runner wait on the disk): the manager
+    syncs the volume every second (writer.py's checkpoint), so an outcome survives a crash of
+    any process at once, and of the host after that second.
+    """
     with Folder(job_dir, RUNS, create=True) as folder:
         return folder.create_once(launch + kind, doc)
 
