@@ -4,8 +4,8 @@
   (the same runners driven by a thread pool, throughput.py);
 - building a job with N add-task calls made from inside a running task, and with one submit,
   at N and 10 N (linear: the time per task stays the same);
-- the dispatch latency of a new single-task job beside 1,000 active jobs of 100 tasks each,
-  against the same beside one active job (both keep every runner slot busy with 1 s tasks);
+- the dispatch latency of a new single-task job beside 1,000 active jobs of 100 pending tasks
+  each (waiting on a retry an hour away), against the same beside one active job;
 - a new single-task job beside a job of 5,000 tasks at full parallelism: how long until it
   starts, against the big job's runner turnaround;
 - the manager's memory holding the big job.
@@ -23,7 +23,6 @@ from common import PYTHON, TASK_CLOCK, base_folder, manager_process, percentiles
 from throughput import plain_loop
 
 NOOP = {"command": "true"}
-BUSY = {"command": "sleep", "args": ["1"]}
 # A task that queues `n` tasks into its own job through the Python API, one call each, and prints how long it took.
 SPAWNER = (
     "import sys, time\n"
@@ -71,17 +70,19 @@ def build_by_submit(count: int) -> float:
 
 
 def latency_beside(active: int, per_job: int, probes: int) -> float:
-    """Median dispatch latency of new single-task jobs while `active` jobs keep all 10 slots busy.
+    """Median dispatch latency of new single-task jobs beside `active` jobs of `per_job` pending tasks.
 
-    The busy tasks sleep a second: both sides then start the same 10 runners a second, so the
-    machine is as loaded beside 1 job as beside 1,000, and what differs is the manager's work.
+    Each active job's tasks wait on a first one that failed and retries in an hour: the jobs stay
+    active (in the manager's memory, their tasks pending) but start nothing, so the runner slots
+    are free and what the probe waits for is the manager's own work, beside 1 job or 1,000.
     """
+    gate = {"id": "gate", "command": "false", "retries": 3, "retry_delay": 3600}
+    waiting = [{"id": f"t{i}", **NOOP, "dependencies": ["gate"]} for i in range(per_job - 1)]
     with base_folder(max_concurrent_runners=10) as store:
-        parallel = max(1, 10 // active)
         for j in range(active):
-            create_job(store, f"busy-{j}", [{"id": f"t{i}", **BUSY} for i in range(per_job)], max_parallel=parallel)
+            create_job(store, f"busy-{j}", [gate, *waiting])
         with manager_process(store):
-            _wait_all_working(store, active)  # measured in the steady state, not during the first burst
+            _wait_gates_failed(store, active)
             latencies = []
             for i in range(probes):
                 name = f"probe-{i}"
@@ -122,19 +123,21 @@ def _turnaround(tasks: list[dict[str, Any]]) -> float:
     return statistics.median(spans)
 
 
-def _wait_all_working(store: Any, active: int) -> None:
+def _wait_gates_failed(store: Any, active: int) -> None:
+    """Until every busy job's first task has failed once and waits for its retry."""
+    left = {f"busy-{j}" for j in range(active)}
     deadline = time.monotonic() + 1800
-    while time.monotonic() < deadline:
-        working = 0
-        for j in range(active):
+    while left and time.monotonic() < deadline:
+        for name in sorted(left):
             try:
-                working += store.read_state(f"busy-{j}").get("state") != "waiting"
+                gate = store.read_tasks(name)[0]
             except Exception:  # not readable yet
-                pass
-        if working == active:
-            return
+                continue
+            if gate.get("attempts") and gate.get("status") == "pending":
+                left.discard(name)
         time.sleep(0.5)
-    raise TimeoutError("the busy jobs never all started")
+    if left:
+        raise TimeoutError(f"{len(left)} busy jobs never failed their first task")
 
 
 def _wait_started(store: Any, name: str) -> None:

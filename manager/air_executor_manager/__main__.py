@@ -11,6 +11,7 @@ import sys
 
 from air_executor.config import Config
 from air_executor.errors import AirExecutorError
+from air_executor.storage import file_format
 from air_executor.storage.manager_lock import ManagerLock
 
 log = logging.getLogger("air_executor.manager")
@@ -28,7 +29,12 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging(config.log_level, config.log_format)
         lock = ManagerLock(config.base)
         lock.acquire()
-    except AirExecutorError as exc:
+        try:
+            file_format.claim_base(config.base)  # a base folder of a newer release is refused untouched
+        except (AirExecutorError, OSError):
+            lock.release()
+            raise
+    except (AirExecutorError, OSError) as exc:
         print(f"air-executor-manager: {exc}", file=sys.stderr)
         return 1
     try:

@@ -30,6 +30,7 @@ from air_executor.core.lifecycle import (
     PENDING,
     RUNNING,
 )
+from air_executor.storage import file_format
 from air_executor.storage.file_store import (
     STATE_FILE,
     TASKS_FILE,
@@ -122,6 +123,9 @@ class JobModel:
         self.used_launches = list(folded.done_launches) if folded is not None else []
         self.used_queue = list(folded.queue_names) if folded is not None else []
         self.dirty = self.state_dirty = folded is not None and folded.changed
+        if self.state.get(file_format.FIELD) != file_format.FORMAT_VERSION:
+            self.state[file_format.FIELD] = file_format.FORMAT_VERSION  # an older release's job, upgraded
+            self.state_dirty = True
         self.lines = [None] * len(self.tasks) if self.dirty else [encode_task(t) for t in self.tasks]
         by_id = {rules.key(t.get("id")): t for t in self.tasks}
         for claim in self.inflight.values():  # claims whose record is not on disk yet

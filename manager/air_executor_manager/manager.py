@@ -20,7 +20,14 @@ from air_executor.config import Config
 from air_executor.core import transitions as rules
 from air_executor.core.clock import parse_iso
 from air_executor.core.lifecycle import COMPLETED, FAILED, FAILED_TO_START, KILLED, RUNNER_LOST
-from air_executor.errors import AirExecutorError, FileUnreadable, JobFileRefused, JobNotFound, LockTimeout
+from air_executor.errors import (
+    AirExecutorError,
+    FileUnreadable,
+    JobFileRefused,
+    JobNotFound,
+    LockTimeout,
+    NewerFormat,
+)
 from air_executor.storage import journal
 from air_executor.storage.file_store import STATE_FILE, TASKS_FILE
 
@@ -266,6 +273,11 @@ class Manager:
             if model is None:
                 return
             self.look_after(entry, model)
+        except NewerFormat as exc:  # a newer release's job: not run, not written (a downgrade)
+            self.troubles.newer(name, entry, exc)
+            entry.model = None
+            self.retire(name, entry)
+            return
         except JobFileRefused as exc:
             self.abandon_runners(name, "its files are refused")
             self.troubles.refused(name, entry, exc)

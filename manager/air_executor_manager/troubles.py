@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from air_executor.config import Config
-from air_executor.errors import FileUnreadable, JobFileRefused, JobNotFound
+from air_executor.errors import FileUnreadable, JobFileRefused, JobNotFound, NewerFormat
 from air_executor.storage.file_store import FileStore
 
 if TYPE_CHECKING:
@@ -76,6 +76,12 @@ class Troubles:
             self.store.fail_invalid_job(name, reason)
         except (JobFileRefused, JobNotFound, FileUnreadable, OSError) as write_error:
             log.debug("job %s: cannot record that it is invalid: %s", name, write_error, extra={"job": name})
+
+    def newer(self, name: str, entry: JobEntry, exc: NewerFormat) -> None:
+        """A job a newer release wrote: said once, left as it is."""
+        if entry.refused != str(exc):
+            entry.refused = str(exc)
+            log.error("job %s: not run: %s", name, exc, extra={"job": name})
 
     def broken(self, name: str, entry: JobEntry, exc: Exception) -> bool:
         """An unexpected error: logged once per distinct error; True when it has come back for

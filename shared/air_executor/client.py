@@ -16,6 +16,7 @@ from air_executor import config_file
 from air_executor.core import lifecycle, task_rules
 from air_executor.core.clock import now_iso
 from air_executor.errors import InvalidJob, JobExists, LimitExceeded
+from air_executor.storage import file_format
 from air_executor.storage.file_store import FileStore
 from air_executor.storage.names import check_job_name, is_valid_name
 
@@ -93,7 +94,7 @@ def create_job(
         # The job's own cap on its tasks (dynamic ones included) holds from the start. The config's
         # max_tasks_per_job guards what tasks queue, not what a job is written with (10,000 is fine).
         raise InvalidJob(f"job {name!r} has {len(docs)} tasks, more than its max_tasks ({job.max_tasks})")
-    state = job.to_dict()
+    state = {**job.to_dict(), file_format.FIELD: file_format.FORMAT_VERSION}
     store.write_new_job(state, docs)
     return state
 
@@ -116,7 +117,7 @@ def submit_spec(store: FileStore, spec: Any, name: str | None = None) -> dict[st
 
 
 # What a job file or a client may not set: Air-Executor writes these.
-_JOB_WRITTEN_BY_US = {"id", "name", "state", "created_at", "updated_at", "error"}
+_JOB_WRITTEN_BY_US = {"id", "name", "state", "created_at", "updated_at", "error", "format_version"}
 _WRITTEN_BY_US = {
     "status",
     "created_at",

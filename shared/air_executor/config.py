@@ -76,7 +76,7 @@ class Config(BaseModel):
     # How far tasks.json may lag the journal of a big job (small jobs are written at once).
     max_file_lag: float = setting(1.0, "a number of seconds between 0 and 10", ge=0, le=10)
     # Prometheus metrics and the health check (README "Metrics and health").
-    metrics_port: int = setting(0, "a port number between 1 and 65535, or 0 (no metrics endpoint)", ge=0, le=65535)
+    metrics_port: int = setting(0, "a port number between 0 and 65535 (0: no metrics endpoint)", ge=0, le=65535)
     metrics_host: str = setting("127.0.0.1", "an address to listen on, such as '127.0.0.1'", min_length=1)
     health_stale_after: float = setting(60, "a number of seconds between 5 and 3600", ge=5, le=3600)
     # The dashboard (README "Dashboard"): its actions (cancel, reset) are off unless a token is set.

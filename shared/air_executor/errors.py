@@ -34,6 +34,10 @@ class JobFileRefused(AirExecutorError):
     or too deep: the job is invalid, whatever a later read would give."""
 
 
+class NewerFormat(JobFileRefused):
+    """Files of a newer release's format: left untouched, never run or rewritten by this one."""
+
+
 class LockTimeout(AirExecutorError):
     """The job's lock was held by someone else for too long."""
 

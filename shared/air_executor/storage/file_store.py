@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 
 from air_executor.errors import FileUnreadable, JobExists, JobFileRefused, JobNotFound, LockTimeout
+from air_executor.storage import file_format as job_format
 from air_executor.storage import jsonfile
 from air_executor.storage.jobdir import JobDir, open_folder
 from air_executor.storage.lock import JobLock
@@ -144,6 +145,7 @@ class JobFiles:
         state, self._state_raw = read_document(self.job_dir, STATE_FILE, self.signatures)
         if not isinstance(state, dict):
             raise JobFileRefused(f"{os.path.join(self.folder, STATE_FILE)} must hold a JSON object")
+        job_format.check_state(state, self.folder)
         self.state = state
         if require_tasks or self.job_dir.exists(TASKS_FILE):
             tasks, self._tasks_raw = read_document(self.job_dir, TASKS_FILE, self.signatures)
@@ -365,6 +367,7 @@ class FileStore:
         state, _ = read_document(job_dir, STATE_FILE)
         if not isinstance(state, dict):
             raise JobFileRefused(f"{os.path.join(job_dir.path, STATE_FILE)} must hold a JSON object")
+        job_format.check_state(state, job_dir.path)
         return state
 
     def read_tasks(self, name: str) -> list[dict[str, Any]]:
