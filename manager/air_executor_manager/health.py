@@ -15,7 +15,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from air_executor.config import Config
-from air_executor.storage.manager_lock import running_manager_pid
+from air_executor.storage.manager_lock import launches_paused, running_manager_pid
 
 from air_executor_manager.metrics import heartbeat_age
 
@@ -41,6 +41,8 @@ def _handler(config: Config) -> type[BaseHTTPRequestHandler]:
                     "pid": pid,
                     "base": str(config.base),
                     "last_pass_seconds_ago": None if age is None else round(age, 3),
+                    # Still healthy (restarting it would not free space), but it says why nothing starts.
+                    "launches_paused": launches_paused(config.base) if pid else None,
                 }
             )
             self.send_response(200 if verdict == "running" else 503)

@@ -276,10 +276,7 @@ class JobModel:
         self.ready_since.pop(launch_id, None)
         if pos is None:
             return
-        task = self.tasks[pos]
-        task.update(status=PENDING, attempts=max(int(task.get("attempts") or 1) - 1, 0))
-        for key in ("launch_id", "launched_at", "launcher"):
-            task.pop(key, None)
+        rules.unclaim(self.tasks[pos])
         self._changed(pos, RUNNING)
 
     # -- the job -------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from air_executor.errors import (
 from air_executor.storage import journal
 from air_executor.storage.file_store import STATE_FILE, TASKS_FILE
 
+from air_executor_manager.disk import CHECK_EVERY, DiskGuard
 from air_executor_manager.jobs import ForeignWrite, JobModel, Snapshot, write_snapshot
 from air_executor_manager.launch_pool import LaunchPool
 from air_executor_manager.launchers import Launcher, LaunchError, LaunchSpec, RunnerState, choose_launcher
@@ -62,6 +63,7 @@ class Manager:
         self.watcher: Watcher | None = None
         self.pool: LaunchPool | None = None
         self._launches = itertools.count(1)
+        self.disk = DiskGuard(self.store.base_path, config.min_free_space_mb)
         self.metrics = Metrics()
         self.metrics.watch(self)
 
@@ -97,6 +99,7 @@ class Manager:
         finally:
             if stop_metrics is not None:
                 stop_metrics()
+            self.disk.clear()
             self.watcher.close()
             self.launcher.close()
         alive = sum(1 for r in self.book.runners.values() if r.ended is None)
@@ -134,7 +137,7 @@ class Manager:
         for name in sorted(touched):
             self.visit(name)
         self.unflushed |= touched
-        if not self.stopping:
+        if not self.stopping and self.disk.check() is None:
             self.launch_ready()
         self.flush_due()
         self.run_cleanups()
@@ -142,6 +145,8 @@ class Manager:
 
     def seconds_to_next_wake(self) -> float:
         wake = [self.last_sweep + self.config.poll_interval - time.monotonic()]
+        if self.disk.reason is not None and self.fair:
+            wake.append(CHECK_EVERY)  # launches wait for space: look again soon
         if self.timers:
             wake.append(min(self.timers.values()) - time.time())
         return max(min(wake), 0.0)

@@ -142,6 +142,11 @@ class _State(Collector):
         for state, count in sorted(states.items()):
             jobs.add_metric([state], count)
         yield jobs
+        paused = GaugeMetricFamily(
+            "air_executor_launches_paused", "1 while no runner starts because the volume is nearly full"
+        )
+        paused.add_metric([], 1 if manager.disk.reason is not None else 0)
+        yield paused
         tasks_ready = GaugeMetricFamily("air_executor_tasks_ready", "Tasks ready to start, waiting for a runner slot")
         tasks_ready.add_metric([], ready)
         yield tasks_ready

@@ -17,15 +17,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from air_executor.errors import AirExecutorError
+from air_executor.errors import AirExecutorError, LockTimeout
 from air_executor.storage import journal
 from air_executor.storage.file_store import FileStore
+from air_executor.storage.lock import JobLock
 
 from air_executor_manager.jobs import Snapshot, write_snapshot
 
 log = logging.getLogger("air_executor.manager")
 
 CHECKPOINT = 1.0  # seconds between syncs of the volume that let folded records go
+REMOVE_LOCK_WAIT = 0.5  # a job lock busy longer: its records go at the next checkpoint
 
 
 @dataclass
@@ -111,9 +113,16 @@ class Writer:
             return
         for name, (launches, queued) in held.items():
             try:
-                with self.store.open_job(name) as job_dir:
+                # Under the job's lock, as the files that hold them were written: a reader under the
+                # lock (a backup, a client's transaction) sees records and files agree.
+                with self.store.open_job(name) as job_dir, JobLock(job_dir, timeout=REMOVE_LOCK_WAIT):
                     journal.remove_queued(job_dir, queued)
                     journal.remove_attempts(job_dir, launches)
+            except LockTimeout:
+                with self.held_lock:  # next checkpoint
+                    again = self.held.setdefault(name, ([], []))
+                    again[0].extend(launches)
+                    again[1].extend(queued)
             except (OSError, AirExecutorError) as exc:
                 log.debug("job %s: cannot remove its folded records: %s", name, exc, extra={"job": name})
         log.debug("checkpoint: %d job(s) in %.3f s", len(held), time.monotonic() - started)

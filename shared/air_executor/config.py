@@ -73,6 +73,10 @@ class Config(BaseModel):
     task_policy: TaskPolicy = setting(TaskPolicy, "a mapping of what tasks may ask for (see README 'Trust model')")
     max_job_file_mb: int = setting(64, "a whole number of MiB between 1 and 4096", ge=1, le=4096)
     max_retry_delay: float = setting(3600, "a number of seconds between 1 and 604800", ge=1, le=604_800)
+    # Under this much free space on the volume, no new runners start (README "Disk space").
+    min_free_space_mb: int = setting(
+        100, "a whole number of MiB between 0 and 999999 (0: never pause launches)", ge=0, le=999_999
+    )
     # How far tasks.json may lag the journal of a big job (small jobs are written at once).
     max_file_lag: float = setting(1.0, "a number of seconds between 0 and 10", ge=0, le=10)
     # Prometheus metrics and the health check (README "Metrics and health").

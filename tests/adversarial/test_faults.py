@@ -15,8 +15,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import Base, ManagerProcess, wait_for
-from taskkit import PY, writable_dir
+from conftest import Base, ManagerProcess, cli, wait_for
+from taskkit import PY, free_port, metric, scrape, writable_dir
 
 pytestmark = pytest.mark.slow
 
@@ -129,7 +129,14 @@ def test_a_full_volume_keeps_files_valid_and_work_resumes(small_volume: Path, tm
     """The volume fills up while jobs run: the manager lives on, every job file stays valid JSON, and once
     space is back the jobs finish (a task whose attempt was lost to the full disk is retried)."""
     base = Base(small_volume)
-    base.config(poll_interval=1, log_format="text", log_level="DEBUG", launcher="subprocess", unreadable_after=600)
+    base.config(
+        poll_interval=1,
+        log_format="text",
+        log_level="DEBUG",
+        launcher="subprocess",
+        unreadable_after=600,
+        min_free_space_mb=0,  # here the volume does fill up: no floor to stop launches before it
+    )
     manager = ManagerProcess(base)
     manager.log_path = tmp_path / "manager.log"  # the manager's own log is not on the small volume
     manager.start()
@@ -156,3 +163,68 @@ def test_a_full_volume_keeps_files_valid_and_work_resumes(small_volume: Path, tm
     finally:
         manager.stop()
     _all_files_valid(small_volume)
+
+
+def test_disk_pressure_pauses_launches_and_resumes_by_itself(small_volume: Path, tmp_path: Path) -> None:
+    """Under min_free_space_mb no runner starts (the log, status, health and metrics say why) and a
+    running task goes on; once space is back the waiting job runs without anyone's help."""
+    base = Base(small_volume)
+    port = free_port()
+    base.config(poll_interval=1, log_format="text", launcher="subprocess", min_free_space_mb=2, metrics_port=port)
+    gate = tmp_path / "gate"
+    tmp_path.chmod(0o1777)
+    manager = ManagerProcess(base)
+    manager.log_path = tmp_path / "manager.log"
+    manager.start()
+    try:
+        base.submit(
+            "running", [{"id": "held", "command": "sh", "args": ["-c", f"while [ ! -e {gate} ]; do sleep 0.05; done"]}]
+        )
+        wait_for(lambda: base.task("running", "held").get("started_at"), what="the held task to start")
+        filler = small_volume / "filler"
+        filler.write_bytes(b"\0" * (3 * 2**20 // 2))  # 1.5 MiB of 3: under the 2 MiB floor
+        wait_for(lambda: "launches paused" in manager.log(), what="the manager to pause launches")
+        base.submit("later", [{"id": "t", "command": "true"}])
+        status = cli("status", base=base)
+        assert "Launches paused: only" in status.stdout and "min_free_space_mb" in status.stdout, status.stdout
+        assert metric(scrape(port), "air_executor_launches_paused") == 1
+        reply = _health_once(base)
+        assert reply["manager"] == "running" and "min_free_space_mb" in reply["launches_paused"], reply
+        time.sleep(2)  # passes go by: nothing may start meanwhile
+        assert not base.task("later", "t").get("launched_at"), base.task("later", "t")
+        assert base.task("running", "held")["status"] == "running"  # not killed for it
+        gate.touch()
+        assert base.wait_state("running")["state"] == "completed"
+        assert base.state("later")["state"] == "waiting"
+        filler.unlink()
+        assert base.wait_state("later")["state"] == "completed", manager.log()
+        assert "launches resumed" in manager.log()
+        assert "Launches paused" not in cli("status", base=base).stdout
+        assert metric(scrape(port), "air_executor_launches_paused") == 0
+        assert _health_once(base)["launches_paused"] is None
+    finally:
+        manager.stop()
+
+
+def _health_once(base: Base) -> dict:
+    """What the manager container's health endpoint answers for this base folder."""
+    import urllib.request
+
+    port = free_port()
+    server = subprocess.Popen(
+        [PY, "-m", "air_executor_manager.health", "--port", str(port)],
+        env={**os.environ, "AIR_EXECUTOR_BASE_PATH": str(base.path)},
+    )
+    try:
+
+        def ask() -> dict | None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as reply:
+                    return json.loads(reply.read())
+            except OSError:
+                return None
+
+        return wait_for(ask, what="the health endpoint")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

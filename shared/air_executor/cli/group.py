@@ -7,7 +7,7 @@ import sys
 import click
 
 from air_executor import __version__
-from air_executor.cli import jobs, manage
+from air_executor.cli import jobs, maintain, manage
 from air_executor.cli.basics import GLOBALS, fail, os_error_message
 from air_executor.cli.common import global_options
 from air_executor.cli.dashboard import dashboard
@@ -48,6 +48,7 @@ for command in (
     jobs.reset,
     jobs.cancel,
     add_task,
+    maintain.backup,
     dashboard,
 ):
     cli.add_command(command)

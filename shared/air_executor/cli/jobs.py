@@ -16,7 +16,7 @@ from air_executor.cli.follow import ending, follow_logs, print_logs, wait_for_jo
 from air_executor.cli.views import jobs_table, load_view, make_console, show_table, styled, task_errors, tasks_table
 from air_executor.core import lifecycle
 from air_executor.report import format_results, summarise
-from air_executor.storage.manager_lock import running_manager_pid
+from air_executor.storage.manager_lock import launches_paused, running_manager_pid
 from air_executor.storage.names import check_job_name
 
 
@@ -37,6 +37,9 @@ def status(env: Env, job: str | None, as_json: bool) -> None:
     pid = running_manager_pid(env.config.base)
     manager = f"running (PID {pid})" if pid else "not running"
     console.print(styled(f"Manager: {manager} — base {env.config.base}"), soft_wrap=True)
+    paused = launches_paused(env.config.base) if pid else None
+    if paused:
+        console.print(styled(f"Launches paused: {paused}", "bold yellow"), soft_wrap=True)
     if not views:
         console.print(styled(_no_jobs(env)), soft_wrap=True)
         return

@@ -82,6 +82,16 @@ def claim(task: Doc, launch_id: str, launcher: str, stamp: str) -> None:
     )
 
 
+def unclaim(task: Doc) -> None:
+    """A running attempt that will never report (a backup's copy of it, a claim never written):
+    the task is pending again and the attempt not counted."""
+    for key in ATTEMPT_FIELDS:
+        task.pop(key, None)
+    task.update(status=PENDING, attempts=max(int(_number(task.get("attempts"), 1)) - 1, 0), started_at=None)
+    for key in ("launch_id", "launched_at", "launcher"):
+        task.pop(key, None)
+
+
 def finish_attempt(
     task: Doc,
     *,

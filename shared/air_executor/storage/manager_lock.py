@@ -73,3 +73,25 @@ def running_manager_pid(base: Path, wait: float = 1.0) -> int | None:
             return None
     finally:
         os.close(fd)
+
+
+PAUSED_FILE = "manager.paused"
+
+
+def launches_paused(base: Path) -> str | None:
+    """Why the running manager starts no runners now (a nearly full volume), or None. The manager
+    writes the reason into `<base>/manager.paused` and removes it when it resumes or stops."""
+    import stat
+
+    try:  # the volume is writable by job authors: no symlink, no FIFO to hang on, a bounded read
+        fd = os.open(base / PAUSED_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return os.read(fd, 4096).decode(errors="replace").strip() or None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
