@@ -20,6 +20,7 @@ from air_executor.config import Config
 from air_executor.core import transitions as rules
 from air_executor.core.clock import parse_iso
 from air_executor.core.lifecycle import COMPLETED, FAILED, FAILED_TO_START, KILLED, RUNNER_LOST
+from air_executor.core.retention import Finished, to_remove
 from air_executor.errors import (
     AirExecutorError,
     FileUnreadable,
@@ -36,6 +37,7 @@ from air_executor_manager.jobs import ForeignWrite, JobModel, Snapshot, write_sn
 from air_executor_manager.launch_pool import LaunchPool
 from air_executor_manager.launchers import Launcher, LaunchError, LaunchSpec, RunnerState, choose_launcher
 from air_executor_manager.metrics import Metrics, beat
+from air_executor_manager.pruner import BATCH, Pruner
 from air_executor_manager.runners import Runner, RunnerBook
 from air_executor_manager.scheduler import FairShare
 from air_executor_manager.troubles import JobEntry, Troubles
@@ -58,6 +60,7 @@ class Manager:
         self.fair = FairShare()  # active jobs with a ready task and room for a runner
         self.unflushed: set[str] = set()  # active jobs whose files are behind their model
         self.writer: Writer | None = None
+        self.pruner: Pruner | None = None
         self.stopping = False
         self.last_sweep = 0.0
         self.watcher: Watcher | None = None
@@ -73,6 +76,11 @@ class Manager:
         self.watcher = Watcher(self.store.jobs_path)
         self.pool = LaunchPool(self.launcher, self.config.max_concurrent_runners, self.watcher.wake)
         self.writer = Writer(self.store, self.watcher.wake)
+        self.pruner = (
+            None
+            if self.config.retention.keeps_all
+            else Pruner(self.store, self.watcher.wake, self.config.poll_interval)
+        )
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_stop)
         signal.signal(signal.SIGCHLD, lambda *_: None)  # only to wake the select
@@ -99,6 +107,8 @@ class Manager:
         finally:
             if stop_metrics is not None:
                 stop_metrics()
+            if self.pruner is not None:
+                self.pruner.close()
             self.disk.clear()
             self.watcher.close()
             self.launcher.close()
@@ -141,6 +151,7 @@ class Manager:
             self.launch_ready()
         self.flush_due()
         self.run_cleanups()
+        self.apply_retention()
         self.metrics.pass_done(started, self.store.base_path)
 
     def seconds_to_next_wake(self) -> float:
@@ -324,6 +335,7 @@ class Manager:
             state = self.store.read_state(name)
             if state.get("state") in (COMPLETED, FAILED) and not self.book.of_job(name):
                 entry.final = str(state.get("state"))
+                entry.finished_at = parse_iso(state.get("updated_at")) or time.time()
                 self.retire(name, entry)
                 return None
         model = entry.model or JobModel(name, self.config)
@@ -372,6 +384,7 @@ class Manager:
         """A finished job: out of memory; only its folder stays watched (a reset brings it back)."""
         if entry.model is not None:
             entry.final = str(entry.model.state.get("state"))
+            entry.finished_at = parse_iso(entry.model.state.get("updated_at")) or time.time()
         entry.model, entry.done = None, True
         self.timers.pop(name, None)
         self.fair.withdraw(name)
@@ -577,6 +590,32 @@ class Manager:
         for runner_id in self.launcher.orphans(live):
             log.info("removing the ended runner %s left by an earlier manager", runner_id)
             self.launcher.cleanup(runner_id)
+
+    # -- retention ------------------------------------------------------------------------------
+
+    def apply_retention(self) -> None:
+        """Every few seconds: hand the finished jobs the config's retention removes to the pruner
+        (a bounded batch; the jobs are known from memory, no file is read to choose them)."""
+        pruner = self.pruner
+        if pruner is None:
+            return
+        for job, why in pruner.results():
+            entry = self.jobs.get(job.name)
+            if entry is not None:
+                entry.pruning = False
+            if why is None:
+                self.forget(job.name)
+        if not pruner.due() or self.stopping:
+            return
+        finished = [
+            Finished(name, entry.final, entry.finished_at)
+            for name, entry in self.jobs.items()
+            if entry.done and entry.model is None and entry.final and entry.finished_at and not entry.pruning
+        ]
+        chosen = to_remove(finished, self.config.retention, time.time())[:BATCH]
+        for job in chosen:
+            self.jobs[job.name].pruning = True
+        pruner.submit(chosen)
 
     # -- writing the files -----------------------------------------------------------------------
 

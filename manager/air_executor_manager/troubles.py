@@ -31,6 +31,8 @@ class JobEntry:
     model: JobModel | None = None
     done: bool = False
     final: str | None = None  # how a finished job ended (what the metrics count it as)
+    finished_at: float | None = None  # when (its state.json's updated_at): what retention goes by
+    pruning: bool = False  # handed to the pruner
     reload: bool = False  # someone else rewrote its files: read it whole again
     signature: tuple[object, ...] | None = None  # a finished job's files, when inotify is not reliable
     unreadable_since: float | None = None

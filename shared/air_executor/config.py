@@ -24,6 +24,7 @@ from air_executor.config_file import (  # noqa: F401  (re-exported)
 )
 from air_executor.core.container import ContainerOptions, ExtraMount
 from air_executor.core.policy import TaskPolicy
+from air_executor.core.retention import DURATION_RULE, Retention, RetentionRule
 from air_executor.errors import ConfigError
 from air_executor.storage.file_store import BASE_ENV, DEFAULT_BASE, FileStore
 
@@ -73,6 +74,8 @@ class Config(BaseModel):
     task_policy: TaskPolicy = setting(TaskPolicy, "a mapping of what tasks may ask for (see README 'Trust model')")
     max_job_file_mb: int = setting(64, "a whole number of MiB between 1 and 4096", ge=1, le=4096)
     max_retry_delay: float = setting(3600, "a number of seconds between 1 and 604800", ge=1, le=604_800)
+    # How long finished jobs stay (README "Retention"); nothing is removed by default.
+    retention: Retention = setting(Retention, "a mapping of finished states to {max_age, max_count}")
     # Under this much free space on the volume, no new runners start (README "Disk space").
     min_free_space_mb: int = setting(
         100, "a whole number of MiB between 0 and 999999 (0: never pause launches)", ge=0, le=999_999
@@ -191,6 +194,15 @@ NESTED_RULES = {
     "container_options.mounts.target": "an absolute path in the container",
     "container_options.mounts.type": "one of 'bind', 'volume'",
     "container_options.mounts.read_only": "true or false",
+    "retention.completed": "a mapping {max_age, max_count}",
+    "retention.failed": "a mapping {max_age, max_count}",
+    "retention.cancelled": "a mapping {max_age, max_count}",
+    "retention.completed.max_age": DURATION_RULE + ", or null",
+    "retention.failed.max_age": DURATION_RULE + ", or null",
+    "retention.cancelled.max_age": DURATION_RULE + ", or null",
+    "retention.completed.max_count": "a whole number between 0 and 10000000, or null",
+    "retention.failed.max_count": "a whole number between 0 and 10000000, or null",
+    "retention.cancelled.max_count": "a whole number between 0 and 10000000, or null",
     "task_policy.images": "a list of image patterns such as 'ci/*'",
     "task_policy.mount_sources": "a list of host folders or volume names",
     "task_policy.writable_mounts": "true or false",
@@ -208,6 +220,10 @@ _MODELS: dict[tuple[str, ...], type[BaseModel]] = {
     ("container_options",): ContainerOptions,
     ("container_options", "mounts"): ExtraMount,
     ("task_policy",): TaskPolicy,
+    ("retention",): Retention,
+    ("retention", "completed"): RetentionRule,
+    ("retention", "failed"): RetentionRule,
+    ("retention", "cancelled"): RetentionRule,
 }
 
 

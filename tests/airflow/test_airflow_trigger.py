@@ -40,13 +40,20 @@ def test_serialize_is_pinned() -> None:
     )
     assert trigger.serialize() == (
         "air_executor.airflow.triggers.air_executor.AirExecutorJobTrigger",
-        {"job_name": "nightly", "base_path": "/data/.air-executor", "poll_interval": 2.0, "deadline": 1767225600.5},
+        {
+            "job_name": "nightly",
+            "base_path": "/data/.air-executor",
+            "poll_interval": 2.0,
+            "deadline": 1767225600.5,
+            "known": False,
+        },
     )
     assert AirExecutorJobTrigger(job_name="j", base_path="/b").serialize()[1] == {
         "job_name": "j",
         "base_path": "/b",
         "poll_interval": 2.0,
         "deadline": None,
+        "known": False,
     }
 
 
@@ -173,3 +180,34 @@ def test_invalid_job_name_fires_error_at_once(base: Base) -> None:
     assert event["status"] == "error" and event["state"] is None
     assert "invalid job name '../etc'" in event["message"]
     assert "summary" not in event
+
+
+def test_a_job_pruned_while_waited_on_fires_error_saying_it_is_gone(base: Base) -> None:
+    """Seen once, then removed (retention, prune): gone, with a clear message, not a wait until the deadline."""
+    from air_executor.storage.prune import finished_jobs, remove_job
+
+    base.submit("trig-pruned", TWO_TASKS)
+
+    async def scenario() -> Any:
+        trigger = AirExecutorJobTrigger("trig-pruned", str(base.path), poll_interval=1.0)
+        waiting = asyncio.ensure_future(anext(trigger.run()))
+        await asyncio.sleep(1.3)  # it has read the job (waiting) once; the next read is 0.7 s away
+        assert not waiting.done() and trigger.known
+        from air_executor.client import cancel_job
+
+        cancel_job(base.store, "trig-pruned")
+        (job,) = [j for j in finished_jobs(base.store) if j.name == "trig-pruned"]
+        assert remove_job(base.store, job) is None
+        return await asyncio.wait_for(waiting, 30)
+
+    trigger_event = asyncio.run(scenario())
+    event = dict(trigger_event.payload)
+    assert event["status"] == "error"  # cancelled and removed between two polls: it finds the folder gone
+    assert event["message"].startswith("Air-Executor job trig-pruned is gone: its folder was removed"), event
+
+
+def test_an_operators_job_missing_at_the_first_poll_is_gone(base: Base) -> None:
+    """`known=True` (the operator has just read the job): a missing folder is not 'not yet'."""
+    event = first_event(AirExecutorJobTrigger("trig-gone", str(base.path), poll_interval=0.05, known=True))
+    assert event["status"] == "error"
+    assert event["message"].startswith("Air-Executor job trig-gone is gone: its folder was removed")

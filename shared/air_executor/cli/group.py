@@ -49,6 +49,7 @@ for command in (
     jobs.cancel,
     add_task,
     maintain.backup,
+    maintain.prune,
     dashboard,
 ):
     cli.add_command(command)

@@ -1,8 +1,10 @@
-"""Upkeep of a long-lived base folder: `backup`."""
+"""Upkeep of a long-lived base folder: `backup`, `prune`."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -42,3 +44,59 @@ def backup(env: Env, file: Path, lock_timeout: float) -> None:
         click.echo(f"warning: job {job} is not in the backup: {why}", err=True)
     if summary.skipped:
         raise BackupIncomplete(f"the backup leaves out {len(summary.skipped)} job(s) (see above)")
+
+
+class Duration(click.ParamType):
+    name = "DURATION"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        from air_executor.core.retention import parse_duration
+
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+@click.command()
+@click.option("--older-than", type=Duration(), help="Only jobs finished longer ago than this (e.g. 7d, 12h, 30m).")
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice(["completed", "failed", "cancelled"]),
+    help="Only jobs that ended so (repeatable; default: all three).",
+)
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@with_env
+def prune(env: Env, older_than: float | None, states: tuple[str, ...], dry_run: bool) -> None:
+    """Remove finished jobs (their folders and logs); waiting and working jobs are never touched."""
+    from air_executor.core.clock import ago
+    from air_executor.storage.prune import finished_jobs, remove_job
+
+    now = time.time()
+    wanted = set(states or ("completed", "failed", "cancelled"))
+    chosen = [
+        job
+        for job in sorted(finished_jobs(env.store), key=lambda j: j.finished_at)
+        if job.state in wanted and (older_than is None or now - job.finished_at > older_than)
+    ]
+    if not chosen:
+        click.echo("No finished job matches; nothing to remove.")
+        return
+    removed = 0
+    for job in chosen:
+        age = ago(now - job.finished_at)
+        if dry_run:
+            click.echo(f"would remove {job.name} ({job.state} {age} ago)")
+            continue
+        why = remove_job(env.store, job)
+        if why is None:
+            removed += 1
+            click.echo(f"removed {job.name} ({job.state} {age} ago)")
+        else:
+            click.echo(f"kept {job.name}: {why}")
+    if dry_run:
+        click.echo(f"{len(chosen)} job(s) would be removed (--dry-run: nothing was).")
+    else:
+        click.echo(f"Removed {removed} job(s).")

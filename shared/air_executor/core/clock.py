@@ -53,3 +53,8 @@ def span(seconds: float | None) -> str:
     if minutes < 60:
         return f"{minutes}m{secs:02d}s"
     return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def ago(seconds: float) -> str:
+    """How long ago, for a log line: `span`, or days past one."""
+    return f"{seconds / 86400:.1f} days" if seconds >= 86400 else span(seconds)

@@ -111,6 +111,7 @@ class AirExecutorOperator(BaseOperator):
                 base_path=str(self.hook.store.base_path),
                 poll_interval=self.poll_interval,
                 deadline=None if self.wait_timeout is None else time.time() + self.wait_timeout,
+                known=True,  # it was just read
             ),
             method_name="execute_complete",
             # The trigger's deadline fires a clear "timeout" event first; this is the backstop.

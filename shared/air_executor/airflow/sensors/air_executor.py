@@ -17,7 +17,7 @@ from air_executor.airflow.hooks.air_executor import (
     job_results,
     progress_lines,
 )
-from air_executor.airflow.triggers.air_executor import AirExecutorJobTrigger
+from air_executor.airflow.triggers.air_executor import AirExecutorJobTrigger, gone_message
 from air_executor.core import lifecycle
 from air_executor.errors import AirExecutorError, FileUnreadable, JobNotFound
 
@@ -61,6 +61,7 @@ class AirExecutorSensor(BaseSensorOperator):
         self.air_executor_conn_id = air_executor_conn_id
         self.fail_on_job_failure = fail_on_job_failure
         self.deferrable = deferrable
+        self._known = False  # read once: a missing folder then means the job is gone
 
     @cached_property
     def hook(self) -> AirExecutorHook:
@@ -69,11 +70,17 @@ class AirExecutorSensor(BaseSensorOperator):
     def poke(self, context: Context) -> bool | PokeReturnValue:
         try:
             state, tasks = self.hook.read(self.job_name)
-        except (JobNotFound, FileUnreadable) as exc:
+        except JobNotFound as exc:
+            if self._known:
+                raise AirflowFailException(gone_message(self.job_name, exc)) from None
+            self.log.info("Job %s is not there yet: %s", self.job_name, exc)
+            return False
+        except FileUnreadable as exc:
             self.log.info("Job %s is not readable yet: %s", self.job_name, exc)
             return False
         except AirExecutorError as exc:
             raise AirflowFailException(str(exc)) from None
+        self._known = True
         for line in progress_lines(state, tasks):
             self.log.info("%s", line)
         if state.get("state") not in lifecycle.JOB_DONE:
@@ -92,6 +99,7 @@ class AirExecutorSensor(BaseSensorOperator):
                 base_path=str(self.hook.store.base_path),
                 poll_interval=self.poke_interval,
                 deadline=time.time() + self.timeout,
+                known=self._known,
             ),
             method_name="execute_complete",
             # The trigger fires "timeout" at the deadline; this is the scheduler's backstop.

@@ -31,6 +31,13 @@ from air_executor.report import summarise
 CLASSPATH = "air_executor.airflow.triggers.air_executor.AirExecutorJobTrigger"
 
 
+def gone_message(job_name: str, exc: Exception) -> str:
+    return (
+        f"Air-Executor job {job_name} is gone: its folder was removed (by retention, "
+        f"'air-executor prune' or by hand) while it was waited on ({exc})"
+    )
+
+
 class AirExecutorJobTrigger(BaseTrigger):
     """Poll one job's files until it is completed, failed or cancelled, or `deadline` passes.
 
@@ -38,6 +45,8 @@ class AirExecutorJobTrigger(BaseTrigger):
     :param base_path: the Air-Executor base folder, already resolved (no connection lookups here)
     :param poll_interval: seconds between reads
     :param deadline: epoch seconds after which a `timeout` event fires; None waits forever
+    :param known: whoever deferred has seen the job: its folder missing now means it is gone
+        (removed by retention, `air-executor prune` or by hand), not that it is still to come
     """
 
     def __init__(
@@ -46,8 +55,10 @@ class AirExecutorJobTrigger(BaseTrigger):
         base_path: str,
         poll_interval: float = 2.0,
         deadline: float | None = None,
+        known: bool = False,
     ) -> None:
         super().__init__()
+        self.known = known
         self.job_name = job_name
         self.base_path = base_path
         self.poll_interval = poll_interval
@@ -61,6 +72,7 @@ class AirExecutorJobTrigger(BaseTrigger):
                 "base_path": self.base_path,
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
+                "known": self.known,
             },
         )
 
@@ -73,7 +85,15 @@ class AirExecutorJobTrigger(BaseTrigger):
             await asyncio.sleep(self.poll_interval)
             try:
                 state, tasks = await asyncio.to_thread(hook.read, self.job_name)
-            except (JobNotFound, FileUnreadable) as exc:
+            except JobNotFound as exc:
+                if self.known:
+                    yield TriggerEvent(self._event("error", None, [], gone_message(self.job_name, exc)))
+                    return
+                if last_seen != ("unreadable",):
+                    self.log.info("Job %s is not there yet: %s", self.job_name, exc)
+                    last_seen = ("unreadable",)
+                state, tasks = None, []
+            except FileUnreadable as exc:
                 # Not there yet, or caught half written by a naive writer: read again next time.
                 if last_seen != ("unreadable",):
                     self.log.info("Job %s is not readable yet: %s", self.job_name, exc)
@@ -86,6 +106,7 @@ class AirExecutorJobTrigger(BaseTrigger):
                 yield TriggerEvent(self._event("error", None, [], f"cannot read job {self.job_name}: {exc!r}"))
                 return
             if state is not None:
+                self.known = True
                 seen = (state.get("state"), tuple(sorted(summarise(state, tasks).items())))
                 if seen != last_seen:
                     for line in progress_lines(state, tasks):
