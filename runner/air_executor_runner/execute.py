@@ -29,6 +29,7 @@ from air_executor.storage.file_store import FileStore
 from air_executor.storage.jobdir import JobDir
 
 from air_executor_runner import EXIT_COMPLETED, EXIT_FAILED, EXIT_STALE, EXIT_UNRECORDED
+from air_executor_runner.logcap import MIB, CappedLog
 
 TYPE_CHECKING = False  # not `typing.TYPE_CHECKING`: importing typing costs the runner ~2 ms
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT = 1800.0
 DEFAULT_GRACE = 10.0
+DEFAULT_MAX_LOG_MB = 100.0
 DEFAULT_RUNNER_USER = "10001:10001"
 RECORD_ATTEMPTS = 20
 
@@ -50,6 +52,9 @@ class Settings:
         self.grace = _float(env.get("AIR_EXECUTOR_STOP_GRACE"), DEFAULT_GRACE)
         self.runner_user = _user(env.get("AIR_EXECUTOR_RUNNER_USER") or DEFAULT_RUNNER_USER)
         self.folder_id = env.get("AIR_EXECUTOR_JOB_FOLDER_ID") or None
+        max_log_mb = _float(env.get("AIR_EXECUTOR_MAX_LOG_MB"), DEFAULT_MAX_LOG_MB)
+        self.max_log = int(max_log_mb * MIB) if max_log_mb > 0 else None  # bytes; None: no cap
+        self.log_cap_fails = env.get("AIR_EXECUTOR_LOG_CAP_ACTION") == "fail"
         as_user = env.get("AIR_EXECUTOR_RUNNER_AS")  # the identity the manager chose (the folder's owner)
         self.run_as = _user(as_user) if as_user else None
 
@@ -170,19 +175,28 @@ def execute(store: FileStore, job_dir: JobDir, task: dict[str, Any], settings: S
     early_stops: list[int] = []  # a stop signal before the supervisor is in place must not be lost
     for signum in STOP_SIGNALS:
         signal.signal(signum, lambda signum, _frame: early_stops.append(signum))
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)  # the task's output comes through the runner (logcap.py)
+    sink = CappedLog(log_fd, _log_cap(task, settings), fail=settings.log_cap_fails)
     try:
-        pid_or_outcome = spawn(store, job_dir.name, task, log_fd)
+        try:
+            pid_or_outcome = spawn(store, job_dir.name, task, log_fd, write_end)
+        finally:
+            os.close(write_end)
         if early_stops and not isinstance(pid_or_outcome, Outcome):
             _reap_at_once(pid_or_outcome)
             pid_or_outcome = Outcome(lifecycle.KILLED, f"stopped by {_signal_name(early_stops[0])}")
         if isinstance(pid_or_outcome, Outcome):
             outcome = pid_or_outcome
         else:
-            outcome = Supervisor(pid_or_outcome, _timeout(task, settings), settings.grace).wait()
+            outcome = Supervisor(pid_or_outcome, _timeout(task, settings), settings.grace).wait(read_end, sink)
+        sink.close()
+        if sink.dropped:
+            outcome.details["log_dropped"] = sink.dropped
         if outcome.result != lifecycle.SUCCESS:
             _describe_failure(outcome, task, job_dir)
             os.write(log_fd, f"[air-executor] {outcome.error}\n".encode())
     finally:
+        os.close(read_end)
         os.close(log_fd)
     return outcome
 
@@ -219,8 +233,9 @@ def _environment(store: FileStore, job: str, task: dict[str, Any]) -> dict[str, 
     return env
 
 
-def spawn(store: FileStore, job: str, task: dict[str, Any], log_fd: int) -> int | Outcome:
-    """Start the command in a new session with stdout and stderr on the log."""
+def spawn(store: FileStore, job: str, task: dict[str, Any], log_fd: int, output_fd: int) -> int | Outcome:
+    """Start the command in its own process group with stdout and stderr on `output_fd` (the
+    pipe to the log); notes before it starts go straight to the log."""
     argv = _argv(task)
     if argv is None:
         return Outcome(lifecycle.FAILED_TO_START, "invalid task: command must be a string and args a list of strings")
@@ -242,8 +257,8 @@ def spawn(store: FileStore, job: str, task: dict[str, Any], log_fd: int) -> int 
             environ,
             file_actions=[
                 (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                (os.POSIX_SPAWN_DUP2, log_fd, 1),
-                (os.POSIX_SPAWN_DUP2, log_fd, 2),
+                (os.POSIX_SPAWN_DUP2, output_fd, 1),
+                (os.POSIX_SPAWN_DUP2, output_fd, 2),
             ],
             # Its own process group (for timeouts) inside the runner's session, so
             # a manager that finds the runner dead can still find and end it.
@@ -283,6 +298,9 @@ def _enter_working_directory(task: dict[str, Any], job_folder: str) -> str | Non
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+LOG_CAP = "log_cap"  # why a task was stopped: its log passed the cap (log_cap_action: fail)
+POLL_MS = 200
+CHUNK = 1 << 16
 
 
 def _which(command: str, path: str) -> str | None:
@@ -317,15 +335,38 @@ class Supervisor:
         self.reason: str | None = None
         self.signal_name = ""
 
-    def wait(self) -> Outcome:
+    def wait(self, output: int, sink: CappedLog) -> Outcome:
+        """Copy the command's output to its log until it exits (and its pipe closes); end it on
+        timeout, on a stop signal, or (log_cap_action: fail) when its log passes the cap."""
+        import select
+
         signal.signal(signal.SIGALRM, lambda *_: self._escalate(lifecycle.TIMED_OUT))
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._on_stop)
         signal.setitimer(signal.ITIMER_REAL, self.timeout)
-        _, status = os.waitpid(self.pid, 0)
+        poller = select.poll()
+        poller.register(output, select.POLLIN)
+        reading, status = True, None
+        while status is None:
+            if reading:
+                # A child that exits closes the pipe (EOF at once); the timeout only matters when
+                # something it started outside its group still holds the pipe open.
+                for _ in poller.poll(POLL_MS):
+                    data = os.read(output, CHUNK)
+                    if not data:
+                        reading = False
+                        break
+                    sink.write(data)
+                    if sink.over and sink.fail:
+                        self._escalate(LOG_CAP)
+            pid, code = os.waitpid(self.pid, os.WNOHANG if reading else 0)
+            if pid:
+                status = code
         signal.setitimer(signal.ITIMER_REAL, 0)
         self._kill(signal.SIGKILL)  # whatever the command left behind in its group
-        return self._outcome(os.waitstatus_to_exitcode(status))
+        if reading:
+            _drain(output, sink)
+        return self._outcome(os.waitstatus_to_exitcode(status), sink)
 
     def _on_stop(self, signum: int, _frame: Any) -> None:
         self.signal_name = _signal_name(signum)
@@ -345,7 +386,9 @@ class Supervisor:
         except (ProcessLookupError, PermissionError):
             pass
 
-    def _outcome(self, code: int) -> Outcome:
+    def _outcome(self, code: int, sink: CappedLog) -> Outcome:
+        if self.reason == LOG_CAP:
+            return Outcome(lifecycle.RESULT_FAILED, f"its log passed the cap of {sink.cap} bytes (max_log_mb)", code)
         if self.reason == lifecycle.TIMED_OUT:
             return Outcome(lifecycle.TIMED_OUT, f"timed out after {self.timeout:g} s", code)
         if self.reason == lifecycle.KILLED:
@@ -404,6 +447,29 @@ def _timeout(task: dict[str, Any], settings: Settings) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 86_400:
         return float(value)
     return settings.timeout
+
+
+def _drain(output: int, sink: CappedLog) -> None:
+    """What is left in the pipe once the command's group is gone (a process it started in a
+    session of its own may keep the pipe open: read what is there, do not wait for it)."""
+    os.set_blocking(output, False)
+    while True:
+        try:
+            data = os.read(output, CHUNK)
+        except BlockingIOError:
+            return
+        if not data:
+            return
+        sink.write(data)
+
+
+def _log_cap(task: dict[str, Any], settings: Settings) -> int | None:
+    """The config's cap, or the task's own `max_log_mb` if lower."""
+    value = task.get("max_log_mb")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        own = int(value * MIB)
+        return own if settings.max_log is None else min(own, settings.max_log)
+    return settings.max_log
 
 
 def _float(value: str | None, default: float) -> float:

@@ -76,6 +76,9 @@ class Config(BaseModel):
     max_retry_delay: float = setting(3600, "a number of seconds between 1 and 604800", ge=1, le=604_800)
     # How long finished jobs stay (README "Retention"); nothing is removed by default.
     retention: Retention = setting(Retention, "a mapping of finished states to {max_age, max_count}")
+    # A task's log past this many MiB keeps its head and tail (README "Log limits"); 0: no cap.
+    max_log_mb: int = setting(100, "a whole number of MiB between 0 and 100000 (0: no cap)", ge=0, le=100_000)
+    log_cap_action: Literal["truncate", "fail"] = setting("truncate", "one of 'truncate', 'fail'")
     # Under this much free space on the volume, no new runners start (README "Disk space").
     min_free_space_mb: int = setting(
         100, "a whole number of MiB between 0 and 999999 (0: never pause launches)", ge=0, le=999_999

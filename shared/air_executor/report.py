@@ -69,6 +69,17 @@ def format_results(state: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]])
         ]
         if task.get("error"):
             lines.append(f"   Error: {task['error']}")
+        dropped = log_dropped(task)
+        if dropped:
+            lines.append(f"   Log: over its cap, {dropped} bytes of output dropped (its head and tail are kept)")
         lines.append("")
     lines.append(RULE)
     return "\n".join(lines)
+
+
+def log_dropped(task: Mapping[str, Any]) -> int:
+    """Bytes of output the last attempt's log cap dropped (0 if none)."""
+    history = task.get("history")
+    last = history[-1] if isinstance(history, list) and history else None
+    dropped = last.get("log_dropped") if isinstance(last, dict) else None
+    return dropped if isinstance(dropped, int) and not isinstance(dropped, bool) and dropped > 0 else 0

@@ -39,6 +39,8 @@ class LaunchSpec:
         return {
             "AIR_EXECUTOR_TASK_TIMEOUT": str(config.task_timeout),
             "AIR_EXECUTOR_STOP_GRACE": str(config.stop_grace),
+            "AIR_EXECUTOR_MAX_LOG_MB": str(config.max_log_mb),
+            "AIR_EXECUTOR_LOG_CAP_ACTION": config.log_cap_action,
             "AIR_EXECUTOR_MAX_RETRY_DELAY": str(config.max_retry_delay),
             "AIR_EXECUTOR_MAX_JOB_FILE_MB": str(config.max_job_file_mb),
             "AIR_EXECUTOR_RUNNER_USER": config.runner_user,

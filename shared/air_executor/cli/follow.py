@@ -9,6 +9,7 @@ import click
 from air_executor.cli.views import JobView, load_view, make_console
 from air_executor.core import lifecycle
 from air_executor.errors import AirExecutorError, JobFileRefused
+from air_executor.report import log_dropped
 from air_executor.storage.file_store import FileStore
 from air_executor.storage.names import is_valid_name
 
@@ -44,6 +45,10 @@ def print_logs(store: FileStore, view: JobView, task_id: str | None, tail: int) 
         offsets[tid] = end
         lines = data.decode("utf-8", "replace").splitlines()
         click.echo(f"\n--- {tid}.log ---")
+        dropped = log_dropped(next((t for t in view.tasks if t.get("id") == tid), {}))
+        if dropped:
+            note = f"this log passed its cap: {dropped} bytes of output were dropped between its head and its tail"
+            click.echo(f"[air-executor] {note}")
         for line in lines[-tail:] if tail else []:
             click.echo(line)
     return offsets

@@ -70,6 +70,7 @@ class Task(BaseModel):
     cpus: float | None = Field(default=None, gt=0, le=256)
     memory: str | None = Field(default=None, pattern=r"^[0-9]+[bkmgBKMG]?$")
     container_options: ContainerOptions | None = None
+    max_log_mb: float | None = Field(default=None, gt=0, le=100_000)  # lower than the config's only
     # Optional: dynamic tasks.
     parent: str | None = None
     depth: int = Field(default=0, ge=0)
