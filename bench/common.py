@@ -57,11 +57,24 @@ def manager_process(store: FileStore, **env: str) -> Iterator[subprocess.Popen[b
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"manager did not start: {(store.base_path / 'manager.log').read_text()[-2000:]}")
         time.sleep(0.01)
+    wait_warm(store, deadline)
     try:
         yield proc
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def wait_warm(store: FileStore, deadline: float) -> None:
+    """Until a subprocess manager's fork server is ready (README "Warm starts"): measure the steady state."""
+    config = yaml.safe_load((store.base_path / "config.yaml").read_text()) or {}
+    if config.get("launcher", "subprocess") != "subprocess" or config.get("warm_start") is False:
+        return
+    log = store.base_path / "manager.log"
+    while "fork server ready" not in log.read_text():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the fork server did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.01)
 
 
 def submit(store: FileStore, name: str, tasks: list[dict[str, Any]]) -> None:

@@ -75,6 +75,7 @@ class Manager:
     def run(self) -> None:
         self.watcher = Watcher(self.store.jobs_path)
         self.pool = LaunchPool(self.launcher, self.config.max_concurrent_runners, self.watcher.wake)
+        self.launcher.on_exit(self.watcher.wake)
         self.writer = Writer(self.store, self.watcher.wake)
         self.pruner = (
             None

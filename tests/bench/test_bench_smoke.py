@@ -25,10 +25,13 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
     doc = json.loads((tmp_path / "latest.json").read_text())
     figures = {row["figure"] for row in doc["figures"]}
     for expected in (
-        "dispatch latency p50, subprocess",
+        "dispatch latency p50, subprocess (warm)",
+        "dispatch latency p50, subprocess (cold)",
+        "chain of 5: median gap between starts, subprocess (warm)",
         "dispatch latency p50, docker",
-        "runner per task, wall",
-        "runner per task, peak memory",
+        "runner per task, wall (warm)",
+        "runner per task, wall (cold)",
+        "runner per task, peak memory (cold)",
         "idle manager memory",
     ):
         assert expected in figures, figures

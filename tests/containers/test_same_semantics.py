@@ -9,10 +9,13 @@ import pytest
 from conftest import Base, ManagerProcess, parse_time, wait_for
 
 
-@pytest.fixture(params=["subprocess", pytest.param("docker", marks=pytest.mark.docker)])
+@pytest.fixture(params=["subprocess", "subprocess-cold", pytest.param("docker", marks=pytest.mark.docker)])
 def launched(request: pytest.FixtureRequest, base: Base) -> Iterator[tuple[Base, ManagerProcess]]:
-    """A running manager using each launcher in turn; no runner container may be left afterwards."""
+    """A running manager using each launcher in turn (subprocess runners warm, the default, and
+    cold); no runner container may be left afterwards."""
     client = None
+    if request.param == "subprocess-cold":
+        base.config(warm_start=False)
     if request.param == "docker":
         client = request.getfixturevalue("docker_client")
         base.config(launcher="docker", runner_image="air-executor-runner:latest")

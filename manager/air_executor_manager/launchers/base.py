@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -70,6 +71,9 @@ class Launcher(Protocol):
 
     def begin_pass(self) -> None:
         """Called once per manager pass before liveness checks (a launcher may batch them)."""
+
+    def on_exit(self, wake: Callable[[], None]) -> None:
+        """Call `wake` (from any thread) when a runner exits, where the launcher hears of it."""
 
     def runner_id_for(self, spec: LaunchSpec) -> str | None:
         """The runner id known before launching (a container name), else None."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -47,6 +48,9 @@ class DockerLauncher:
         listing = self._list({"label": f"{LABEL}.volume={self.volume_key}"})
         self._statuses = {_name(c): str(c.get("State", "")) for c in listing}
         self._listed_at = time.monotonic()
+
+    def on_exit(self, wake: Callable[[], None]) -> None:
+        pass  # a container says nothing when it exits: the manager looks (runners.py: next_look)
 
     # -- the launcher protocol -------------------------------------------------------------
 

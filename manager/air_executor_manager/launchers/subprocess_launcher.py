@@ -1,5 +1,9 @@
 """Runners as detached local processes: `python -m air_executor_runner ...`.
 
+Warm by default (config `warm_start`): a fork server with the runner already loaded forks
+each runner (fork_server.py), which saves an interpreter start and its imports per task;
+when it is not there, a runner starts cold. Either way it is one fresh process per task.
+
 A task never runs as root, whoever wrote the job: a root manager's runner becomes the job
 folder's owner (uid, gid, no supplementary groups) before it reads a job file or starts
 the task (runner/execute.py: drop_privileges). The runner changes user itself, rather than
@@ -13,11 +17,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 
 import psutil
 from air_executor.config import Config
 
 from air_executor_manager.launchers.base import LaunchError, LaunchSpec, RunnerState
+from air_executor_manager.launchers.fork_server import ForkServer, ForkServerGone
 
 RUNNER_MODULE = "air_executor_runner"
 LAUNCH_ENV = "AIR_EXECUTOR_LAUNCH_ID"  # the runner gives its task this, so leftovers can be found
@@ -32,9 +39,16 @@ class SubprocessLauncher:
         self.config = config
         self.base = str(config.base)
         self.children: dict[int, subprocess.Popen[bytes]] = {}
+        self.fork_server = ForkServer(dict(os.environ)) if config.warm_start else None
 
     def begin_pass(self) -> None:
         pass  # liveness is a cheap /proc read per runner
+
+    def on_exit(self, wake: Callable[[], None]) -> None:
+        """The fork server says when its runners exit: the manager frees their slots at once (a cold
+        runner's exit is seen at the manager's next look)."""
+        if self.fork_server is not None:
+            self.fork_server.on_exit = wake
 
     def runner_id_for(self, spec: LaunchSpec) -> str | None:
         return None
@@ -43,6 +57,18 @@ class SubprocessLauncher:
         env = {**os.environ, **spec.runner_env, "AIR_EXECUTOR_RUNNER_AS": f"{spec.user[0]}:{spec.user[1]}"}
         if spec.user[0] == 0:
             raise LaunchError("refusing to run a task as root")
+        if self.fork_server is not None:
+            try:
+                pid = self.fork_server.fork(spec.runner_args, env)
+                return f"{pid}:{_start_time(pid)}:warm"
+            except ForkServerGone as gone:
+                # The request may have forked a runner before the server broke: the launch's
+                # start record lets only one runner run the task, but it is that one we want.
+                if gone.asked:
+                    time.sleep(0.05)  # a child names itself first thing; let it
+                    found = self.find(spec.launch_id)
+                    if found is not None:
+                        return found
         try:
             child = subprocess.Popen(
                 [sys.executable, "-m", RUNNER_MODULE, *spec.runner_args],
@@ -54,7 +80,7 @@ class SubprocessLauncher:
         except OSError as exc:
             raise LaunchError(f"cannot start a runner process: {exc.strerror or exc}") from None
         self.children[child.pid] = child
-        return f"{child.pid}:{_start_time(child.pid)}"
+        return f"{child.pid}:{_start_time(child.pid)}:cold"
 
     def state(self, runner_id: str) -> RunnerState:
         pid, started = _parse(runner_id)
@@ -62,6 +88,10 @@ class SubprocessLauncher:
         if child is not None:
             code = child.poll()
             return RunnerState(alive=code is None, exit_code=code)
+        if self.fork_server is not None:
+            known, code = self.fork_server.exit_code(pid)
+            if known:  # the live server will say when it ends (a zombie of it is not alive, nor gone)
+                return RunnerState(alive=code is None, exit_code=code)
         return RunnerState(alive=_same_process_alive(pid, started))
 
     def find(self, launch_id: str) -> str | None:
@@ -86,9 +116,12 @@ class SubprocessLauncher:
 
     def cleanup(self, runner_id: str | None, *, launch_id: str = "", lost: bool = False) -> None:
         if runner_id is not None:
-            child = self.children.pop(_parse(runner_id)[0], None)
+            pid = _parse(runner_id)[0]
+            child = self.children.pop(pid, None)
             if child is not None:
                 child.poll()
+            if self.fork_server is not None:
+                self.fork_server.forget(pid)
         if lost and launch_id:
             kill_launch(self.base, launch_id)
 
@@ -100,16 +133,17 @@ class SubprocessLauncher:
 
     def close(self) -> None:
         self.children.clear()
+        if self.fork_server is not None:
+            self.fork_server.close()
 
 
 def _is_runner_of(cmdline: list[str], base: str, launch_id: str) -> bool:
-    """`python -m air_executor_runner BASE JOB TASK LAUNCH_ID` with our base and this launch."""
-    try:
-        at = cmdline.index(RUNNER_MODULE)
-    except ValueError:
-        return False
-    args = cmdline[at + 1 :]
-    return at >= 1 and cmdline[at - 1] == "-m" and len(args) == 4 and args[0] == base and args[3] == launch_id
+    """`python -m air_executor_runner BASE JOB TASK LAUNCH_ID` with our base and this launch. A warm
+    runner's title says the same as one string (psutil splits it at spaces, and BASE may hold some);
+    job names, task ids and launch ids hold none."""
+    interpreter, marker, rest = " ".join(cmdline).rpartition(f" -m {RUNNER_MODULE} ")
+    args = rest.rsplit(" ", 3)
+    return bool(interpreter and marker) and len(args) == 4 and args[0] == base and args[3] == launch_id
 
 
 def kill_launch(base: str, launch_id: str) -> None:
@@ -132,7 +166,9 @@ def kill_launch(base: str, launch_id: str) -> None:
 
 
 def _parse(runner_id: str) -> tuple[int, int]:
-    pid, _, started = str(runner_id).partition(":")
+    """`pid:start-time[:how]` (the start time tells a reused pid from the runner's)."""
+    pid, _, rest = str(runner_id).partition(":")
+    started = rest.partition(":")[0]
     try:
         return int(pid), int(started or 0)
     except ValueError:
@@ -172,7 +208,10 @@ def probe(config: Config) -> SubprocessLauncher:
         raise LaunchError("the runner package (air-executor-runner) is not installed") from None
     if os.geteuid() == 0:
         _check_runner_user_can_start(config)
-    return SubprocessLauncher(config)
+    launcher = SubprocessLauncher(config)
+    if launcher.fork_server is not None:
+        launcher.fork_server.warm_up()  # ready by the time the first task is
+    return launcher
 
 
 def _check_runner_user_can_start(config: Config) -> None:
