@@ -67,19 +67,19 @@ CHAIN = 5
 ONE_LINER = [PYTHON, "-c", "import time; print(time.time())"]
 
 
-def chain_gaps(count: int, **config: Any) -> list[float]:
-    """Gaps between the starts of consecutive tasks in chains of 5 dependent Python one-liners."""
+def chain_gaps(count: int, length: int = CHAIN, python: str = PYTHON, **config: Any) -> list[float]:
+    """Gaps between the starts of consecutive tasks in chains of `length` dependent Python one-liners."""
     gaps: list[float] = []
     with base_folder(**config) as store, manager_process(store):
-        for run in range(max(count // CHAIN, 2)):
+        for run in range(max(count // length, 2)):
             name = f"chain-{run}"
             tasks = [
-                {"id": f"s{i}", "command": ONE_LINER[0], "args": ONE_LINER[1:], "dependencies": [f"s{i - 1}"] * (i > 0)}
-                for i in range(CHAIN)
+                {"id": f"s{i}", "command": python, "args": ONE_LINER[1:], "dependencies": [f"s{i - 1}"] * (i > 0)}
+                for i in range(length)
             ]
             submit(store, name, tasks)
             wait_done(store, name)
-            starts = [task_clock(store, name, f"s{i}") for i in range(CHAIN)]
+            starts = [task_clock(store, name, f"s{i}") for i in range(length)]
             gaps += [after - before for before, after in zip(starts, starts[1:], strict=False)]
     return gaps
 
@@ -91,6 +91,24 @@ def raw_chain_gaps(count: int) -> list[float]:
     gaps: list[float] = []
     for _ in range(max(count // CHAIN, 2)):
         starts = [float(subprocess.run(ONE_LINER, capture_output=True, text=True).stdout) for _ in range(CHAIN)]
+        gaps += [after - before for before, after in zip(starts, starts[1:], strict=False)]
+    return gaps
+
+
+DOCKER_CHAIN = 6
+
+
+def raw_docker_chain_gaps(count: int, image: str) -> list[float]:
+    """The same one-liner in the runner image through sequential `docker run --rm` (the SDK's run)."""
+    import docker
+
+    client = docker.from_env()
+    gaps: list[float] = []
+    for _ in range(max(count // DOCKER_CHAIN, 2)):
+        starts = []
+        for _ in range(DOCKER_CHAIN):
+            out = client.containers.run(image, ONE_LINER[1:], entrypoint=["python"], remove=True, user="10001:10001")
+            starts.append(float(out))
         gaps += [after - before for before, after in zip(starts, starts[1:], strict=False)]
     return gaps
 
@@ -167,6 +185,17 @@ def run(count: int, docker_count: int, image: str | None) -> list[dict[str, Any]
             )
         )
         rows.append(_row("dispatch latency p95, docker", ours, raw, "p95", "s"))
+        rows.append(
+            _row(
+                f"chain of {DOCKER_CHAIN}: median gap between starts, docker (warm)",
+                chain_gaps(docker_count, DOCKER_CHAIN, "python", launcher="docker", runner_image=image),
+                raw_docker_chain_gaps(docker_count, image),
+                "p50",
+                "s",
+                target="<= 0.4 x sequential docker run",
+                ok=lambda o, b: o <= 0.4 * b,
+            )
+        )
     return rows
 
 

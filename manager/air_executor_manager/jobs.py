@@ -260,6 +260,16 @@ class JobModel:
     def wants_runner(self) -> bool:
         return bool(self.ready) and len(self.running) < self.max_parallel and not rules.job_finished(self.state)
 
+    def next_pending(self) -> Doc | None:
+        """The task likely to run next: the oldest ready one, else one still waiting on others."""
+        for waiting in (self.ready, self.unmet):
+            for pos in waiting:
+                return self.tasks[pos]
+        return None
+
+    def pending_count(self) -> int:
+        return len(self.unmet)  # every pending task, ready or not
+
     def claim_next(self, launch_id: str, launcher: str) -> Doc:
         """Claim the oldest ready task under `launch_id`; returns it (running now)."""
         pos = next(iter(self.ready))

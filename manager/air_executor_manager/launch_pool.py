@@ -47,6 +47,16 @@ class LaunchPool:
         self.results.put((spec, outcome))
         self.wake()
 
+    def call(self, what: str, action: Callable[..., None], *args: object) -> None:
+        """Any other slow launcher call (a container started ahead, one removed): logged if it fails."""
+        self.executor.submit(self._call, what, action, *args)
+
+    def _call(self, what: str, action: Callable[..., None], *args: object) -> None:
+        try:
+            action(*args)
+        except Exception as exc:
+            log.warning("cannot %s: %s", what, exc)
+
     def cleanup(self, runner_id: str | None, launch_id: str, lost: bool) -> None:
         self.executor.submit(self._cleanup, runner_id, launch_id, lost)
 

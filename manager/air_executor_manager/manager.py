@@ -14,6 +14,7 @@ import logging
 import signal
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from air_executor.config import Config
@@ -36,6 +37,7 @@ from air_executor_manager.disk import CHECK_EVERY, DiskGuard
 from air_executor_manager.jobs import ForeignWrite, JobModel, Snapshot, write_snapshot
 from air_executor_manager.launch_pool import LaunchPool
 from air_executor_manager.launchers import Launcher, LaunchError, LaunchSpec, RunnerState, choose_launcher
+from air_executor_manager.launchers.base import WarmContainers
 from air_executor_manager.metrics import Metrics, beat
 from air_executor_manager.pruner import BATCH, Pruner
 from air_executor_manager.runners import Runner, RunnerBook
@@ -46,6 +48,9 @@ from air_executor_manager.writer import Writer
 
 log = logging.getLogger("air_executor.manager")
 
+ORPHAN_SWEEP = 30.0  # seconds between looks for runners no task needs
+WARM_LOOK = 0.02  # seconds between looks at a job whose next runner is being started ahead
+
 
 class Manager:
     def __init__(self, config: Config, launcher: Launcher | None = None) -> None:
@@ -53,6 +58,9 @@ class Manager:
         self.store = config.file_store()
         self.store.jobs_path.mkdir(parents=True, exist_ok=True)
         self.launcher = launcher or choose_launcher(config)
+        # Runners started ahead for a job's next task (the Docker launcher), unless turned off.
+        on = config.warm_start and config.warm_containers > 0 and isinstance(self.launcher, WarmContainers)
+        self.warm: WarmContainers | None = self.launcher if on else None  # type: ignore[assignment]
         self.book = RunnerBook(config, self.launcher)
         self.troubles = Troubles(config, self.store)
         self.jobs: dict[str, JobEntry] = {}
@@ -63,6 +71,7 @@ class Manager:
         self.pruner: Pruner | None = None
         self.stopping = False
         self.last_sweep = 0.0
+        self.last_orphans = 0.0
         self.watcher: Watcher | None = None
         self.pool: LaunchPool | None = None
         self._launches = itertools.count(1)
@@ -152,6 +161,7 @@ class Manager:
             self.launch_ready()
         self.flush_due()
         self.run_cleanups()
+        self.remove_orphans_now_and_then()
         self.apply_retention()
         self.metrics.pass_done(started, self.store.base_path)
 
@@ -357,6 +367,8 @@ class Manager:
         else:
             entry.empty_since = None
         busy = bool(self.book.of_job(name)) or bool(model.running)
+        if model.finished or model.cancelled or model.next_pending() is None:
+            self.discard_warm(name)
         if not model.finished:
             model.settle(busy)
         if model.finished and not busy:
@@ -397,6 +409,7 @@ class Manager:
     def forget(self, name: str) -> None:
         """A job folder that is gone: its runners can record nothing more, so they are ended too."""
         self.abandon_runners(name, "its job folder is gone")
+        self.discard_warm(name)
         self.jobs.pop(name, None)
         self.timers.pop(name, None)
         self.fair.withdraw(name)
@@ -496,7 +509,12 @@ class Manager:
         return entry.model if entry is not None else None
 
     def launch_one(self, model: JobModel) -> None:
-        launch_id = uuid.uuid4().hex
+        # A runner started ahead for this job takes the task if it can (README "Warm starts").
+        ahead = self.warm.warm_launch_id(model.name, model.next_pending() or {}) if self.warm else None
+        if ahead == "":  # its runner is being started ahead: look again in a moment
+            self.wake_at(model.name, time.time() + WARM_LOOK)
+            return
+        launch_id = ahead or uuid.uuid4().hex
         task = model.claim_next(launch_id, self.launcher.name)
         entry = self.jobs[model.name]
         try:
@@ -534,6 +552,24 @@ class Manager:
         model.inflight[launch_id] = claim
         assert self.pool is not None
         self.pool.launch(spec, before=lambda: self._write_claim(model.name, launch_id, claim))  # claim, then launch
+        self.start_next_ahead(model, spec)
+
+    def start_next_ahead(self, model: JobModel, spec: LaunchSpec) -> None:
+        """While this task runs, start runners for the job's next ones (each waits for its claim)."""
+        following = model.next_pending()
+        if self.warm is None or following is None:
+            return
+        assert self.pool is not None
+        while True:
+            ahead = replace(spec, task_id=str(following.get("id")), launch_id=uuid.uuid4().hex, task=dict(following))
+            if not self.warm.reserve_warm(ahead, model.pending_count()):
+                return
+            self.pool.call(f"start a runner ahead for job {model.name}", self.warm.prepare_warm, ahead)
+
+    def discard_warm(self, name: str) -> None:
+        """The job has no task coming: its runners waiting for one go."""
+        if self.warm is not None and self.warm.has_warm(name) and self.pool is not None:
+            self.pool.call(f"remove job {name}'s waiting runner", self.warm.discard_warm, name)
 
     def _write_claim(self, job: str, launch_id: str, claim: dict[str, Any]) -> None:
         with self.store.open_job(job) as job_dir:
@@ -586,10 +622,23 @@ class Manager:
                 self.launcher.cleanup(runner_id, launch_id=launch_id, lost=lost)
 
     def remove_orphans(self) -> None:
-        """After a restart: remove exited runners of ours whose tasks are already settled."""
+        """At start: remove runners of ours no task needs (an earlier manager's, exited with their
+        outcome recorded, or started ahead and never given a task)."""
+        self._remove_orphans({r.launch_id for r in self.book.runners.values()})
+        self.last_orphans = time.monotonic()
+
+    def remove_orphans_now_and_then(self) -> None:
+        """Again every ORPHAN_SWEEP seconds, on a worker: a runner of an earlier manager that was still
+        running at start but whose task had already settled is never adopted, and is removed here."""
+        if time.monotonic() - self.last_orphans < ORPHAN_SWEEP or self.pool is None:
+            return
+        self.last_orphans = time.monotonic()
         live = {r.launch_id for r in self.book.runners.values()}
+        self.pool.call("remove runners no task needs", self._remove_orphans, live)
+
+    def _remove_orphans(self, live: set[str]) -> None:
         for runner_id in self.launcher.orphans(live):
-            log.info("removing the ended runner %s left by an earlier manager", runner_id)
+            log.info("removing the runner %s that no task needs (ended, or never given a task)", runner_id)
             self.launcher.cleanup(runner_id)
 
     # -- retention ------------------------------------------------------------------------------

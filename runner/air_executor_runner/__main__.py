@@ -6,7 +6,10 @@ import sys
 
 from air_executor_runner import EXIT_USAGE
 
-USAGE = "usage: python -m air_executor_runner BASE_PATH JOB_NAME TASK_ID LAUNCH_ID"
+USAGE = (
+    "usage: python -m air_executor_runner BASE_PATH JOB_NAME TASK_ID LAUNCH_ID"
+    " (or --standby BASE_PATH JOB_NAME LAUNCH_ID)"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,6 +19,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"air-executor-runner {__version__}")
         return 0
+    if len(args) == 4 and args[0] == "--standby" and all(args):
+        from air_executor_runner.standby import run_standby
+
+        return run_standby(*args[1:])
     if len(args) != 4 or not all(args):
         print(f"air-executor-runner: {USAGE}", file=sys.stderr)
         return EXIT_USAGE

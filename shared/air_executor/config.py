@@ -67,8 +67,10 @@ class Config(BaseModel):
         pattern=r"^[1-9][0-9]*(:[0-9]+)?$",
     )
     container_options: ContainerOptions = setting(ContainerOptions, "a mapping of container options")
-    # Subprocess runners forked from a server with the runner loaded (README "Warm starts").
+    # Runners started warm (README "Warm starts"): subprocess runners forked from a server with the
+    # runner loaded; Docker runners started ahead for a job's next task, at most warm_containers at once.
     warm_start: bool = setting(True, "true or false")
+    warm_containers: int = setting(4, "a whole number between 0 and 50 (0: no container started ahead)", ge=0, le=50)
     runner_start_timeout: float = setting(30, "a number of seconds between 1 and 600", ge=1, le=600)
     stop_grace: float = setting(10, "a number of seconds between 0 and 300", ge=0, le=300)
     unreadable_after: float = setting(30, "a number of seconds between 1 and 3600", ge=1, le=3600)

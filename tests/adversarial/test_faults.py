@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 JOBS, TASKS = 10, 30  # 300 tasks
 # Each task records its side effect once, at its end: a line with its job and id in a shared file.
 EFFECT = (
-    "import os, sys, time\ntime.sleep(0.02)\n"
+    "import os, sys, time\ntime.sleep(0.3)\n"
     "fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)\n"
     "os.write(fd, (sys.argv[2] + '\\n').encode())\n"
 )

@@ -253,13 +253,16 @@ def test_container_that_cannot_start_fails_its_task(docker_base: Base, docker_cl
         manager.stop()
 
 
-def test_container_left_created_is_failed_after_the_start_timeout(docker_base: Base, docker_client: Any) -> None:
-    """A runner container created but never started (its manager died in between) fails its task, and goes."""
+def test_a_container_left_created_is_started_by_the_next_manager(docker_base: Base, docker_client: Any) -> None:
+    """A runner container created but never started (its manager died in between; its claim is on
+    disk): the next manager starts it, its task runs once, and it goes."""
     from air_executor.client import create_job
     from air_executor.core.clock import now_iso
+    from air_executor.core.transitions import claim_record
+    from air_executor.storage import journal
+    from docker.types import Mount
 
-    docker_base.config(runner_start_timeout=2)
-    create_job(docker_base.store, "limbo", [{"id": "t", "command": "true"}])
+    create_job(docker_base.store, "limbo", [{"id": "t", "command": "sh", "args": ["-c", "echo ran >> ran"]}])
     launch_id = "0123456789abcdef0123456789abcdef"
     name = f"ae-limbo-t-{launch_id[:12]}"
     with docker_base.store.transaction("limbo") as files:
@@ -269,10 +272,20 @@ def test_container_left_created_is_failed_after_the_start_timeout(docker_base: B
             status="running", attempts=1, launch_id=launch_id, launched_at=now_iso(), runner_id=name, launcher="docker"
         )
         files.state["state"] = "working"
+        claim = claim_record({**task, "job_name": "limbo"}, "limbo")
+    job = docker_base.job_dir("limbo")
+    with docker_base.store.open_job("limbo") as handle:
+        journal.write_claim(handle, launch_id, claim)
+    for folder in (job, job / "logs", job / "runs"):
+        folder.mkdir(exist_ok=True)
+        folder.chmod(0o777)
+    base = str(docker_base.path)
     docker_client.containers.create(
         "air-executor-runner:latest",
-        ["--version"],
+        [base, "limbo", "t", launch_id],
         name=name,
+        user="10001:10001",
+        mounts=[Mount(base, base, type="bind")],
         labels={
             "air-executor": "runner",
             "air-executor.launch": launch_id,
@@ -283,12 +296,13 @@ def test_container_left_created_is_failed_after_the_start_timeout(docker_base: B
     )
     manager = ManagerProcess(docker_base).start()
     try:
-        assert docker_base.wait_state("limbo")["state"] == "failed", manager.log()
-        t = docker_base.task("limbo", "t")
-        assert t["result"] == "runner_lost" and "never started within 2 s" in t["error"]
+        assert docker_base.wait_state("limbo")["state"] == "completed", manager.log()
+        assert "had created but not started" in manager.log()
+        assert (job / "ran").read_text() == "ran\n"
+        assert docker_base.task("limbo", "t")["attempts"] == 1
         wait_for(
             lambda: not docker_client.api.containers(all=True, filters={"name": name}),
-            what="the created container to be removed",
+            what="the container to be removed",
         )
     finally:
         manager.stop()

@@ -63,10 +63,18 @@ def browser() -> Iterator[Any]:
 
 
 def text_of(browser: Any, css: str) -> str:
+    """The text of the first element `css` finds ("" if none). A live update may replace the element
+    between finding and reading it: then it is found again."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    found = browser.find_elements(By.CSS_SELECTOR, css)
-    return found[0].text if found else ""
+    for _ in range(10):
+        try:
+            found = browser.find_elements(By.CSS_SELECTOR, css)
+            return found[0].text if found else ""
+        except StaleElementReferenceException:
+            continue
+    return ""
 
 
 def open_page(browser: Any, url: str) -> None:

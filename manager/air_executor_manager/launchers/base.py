@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from air_executor.config import Config
 from air_executor.errors import AirExecutorError
@@ -101,3 +101,25 @@ class Launcher(Protocol):
 
     def close(self) -> None:
         """Release resources on manager shutdown (runners keep running)."""
+
+
+@runtime_checkable
+class WarmContainers(Protocol):
+    """A launcher that can start a job's next runner ahead, waiting for its task (the Docker one)."""
+
+    def warm_launch_id(self, job: str, task: dict[str, Any]) -> str | None:
+        """The launch id of a waiting runner of `job` that can run `task`, now handed to it; "" if one
+        is still starting (waiting for it is quicker than starting another); else None."""
+
+    def has_warm(self, job: str) -> bool:
+        """Whether runners of `job` wait (or are being started) for a task."""
+
+    def reserve_warm(self, spec: LaunchSpec, pending: int) -> bool:
+        """Book a runner to start ahead for `spec.job` under `spec.launch_id`, set up for a task like
+        `spec.task`, if the bounds allow one more (the job has `pending` tasks to come)."""
+
+    def prepare_warm(self, spec: LaunchSpec) -> None:
+        """Start the runner booked by `reserve_warm` (slow: called on a worker thread)."""
+
+    def discard_warm(self, job: str) -> None:
+        """Remove the runners of `job` waiting for a task (slow: called on a worker thread)."""

@@ -3,14 +3,23 @@
 Containers are labelled with the base volume, job, task and launch id, so a
 restarted manager finds its own. A container is removed only after its
 outcome is on disk and its exit code, OOM flag and image were read.
+
+Warm starts (README "Warm starts"): while a job's task runs and more of its tasks are
+coming, its next runner container is started ahead under a launch id no task has yet,
+waiting (runner/standby.py) until the manager claims a task under that id. Each still
+serves exactly one task. Exits are heard from Docker's event stream, so a finished
+runner's slot is free at once.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +36,20 @@ log = logging.getLogger("air_executor.manager")
 
 LABEL = "air-executor"
 ALIVE = frozenset({"created", "running", "restarting", "paused"})
+WARM_LABEL = f"{LABEL}.warm"
+WARM_PER_JOB = 3  # runners started ahead for one job: a chain of short tasks needs a few in the pipe
+STARTING = ""  # warm_launch_id: a runner for this task is being started ahead; it comes sooner than a new one
+
+
+@dataclass
+class Warm:
+    """A runner container started ahead for a job, waiting for a claim under `launch_id`."""
+
+    name: str
+    launch_id: str
+    profile: str  # what a task must ask for to run in it (image, limits, options)
+    user: str
+    ready: bool = False  # started, so a task handed to it starts at once
 
 
 class DockerLauncher:
@@ -42,6 +65,10 @@ class DockerLauncher:
         self._created: dict[str, float] = {}
         self._statuses: dict[str, str] = {}  # name -> status, from one listing per pass
         self._listed_at = 0.0
+        self._warm: dict[str, list[Warm]] = {}  # job -> its runner containers waiting for a task
+        self._handed: dict[str, Warm] = {}  # launch id -> the waiting container given that launch
+        self._warm_lock = threading.Lock()
+        self._closed = threading.Event()
 
     def begin_pass(self) -> None:
         """List this volume's runner containers once, so liveness checks in this pass cost no call."""
@@ -50,16 +77,38 @@ class DockerLauncher:
         self._listed_at = time.monotonic()
 
     def on_exit(self, wake: Callable[[], None]) -> None:
-        pass  # a container says nothing when it exits: the manager looks (runners.py: next_look)
+        """Listen to Docker's events for our containers' exits, so a slot is free when its runner is."""
+        threading.Thread(target=self._listen, args=(wake,), name="docker-events", daemon=True).start()
+
+    def _listen(self, wake: Callable[[], None]) -> None:
+        filters = {"type": "container", "event": "die", "label": f"{LABEL}.volume={self.volume_key}"}
+        while not self._closed.is_set():
+            try:
+                client = docker.from_env(timeout=None)
+                for event in client.events(decode=True, filters=filters):
+                    name = str(((event.get("Actor") or {}).get("Attributes") or {}).get("name", ""))
+                    self._statuses.pop(name, None)  # look again: the listing of this pass is out of date
+                    self._waiting_died(name)
+                    wake()
+                    if self._closed.is_set():
+                        return
+            except Exception as exc:  # the engine restarted, say: listen again (exits are still polled)
+                log.debug("docker events: %s", exc)
+            self._closed.wait(1.0)
 
     # -- the launcher protocol -------------------------------------------------------------
 
     def runner_id_for(self, spec: LaunchSpec) -> str | None:
-        return f"ae-{spec.job[:40]}-{spec.task_id[:40]}-{spec.launch_id[:12]}"
+        handed = self._handed.get(spec.launch_id)
+        return handed.name if handed is not None else _cold_name(spec)
 
     def launch(self, spec: LaunchSpec) -> str:
-        name = self.runner_id_for(spec)
-        assert name is not None
+        handed = self._handed.pop(spec.launch_id, None)
+        if handed is not None:
+            if handed.user == spec.user_spec:
+                return handed.name  # it has been waiting for this claim, written just now
+            self._remove(handed.name)  # the folder changed hands since: start one as its owner
+        name = _cold_name(spec)
         image = spec.task.get("image") or self.config.runner_image
         try:
             kwargs = self.container_kwargs(spec, name, image, spec.user_spec)
@@ -75,6 +124,94 @@ class DockerLauncher:
             self._remove(name)
             raise LaunchError(f"the runner container failed to start: {_explain(exc)}") from None
         return name
+
+    # -- warm containers (WarmContainers) -------------------------------------------------
+
+    def warm_launch_id(self, job: str, task: dict[str, Any]) -> str | None:
+        profile = self._profile(task)
+        with self._warm_lock:
+            line = self._warm.get(job, [])
+            unfit = [warm for warm in line if warm.profile != profile]  # made for another kind of task
+            line[:] = [warm for warm in line if warm.profile == profile]
+            chosen = next((warm for warm in line if warm.ready), None)
+            if chosen is not None:
+                line.remove(chosen)
+                self._handed[chosen.launch_id] = chosen
+            if not line:
+                self._warm.pop(job, None)
+        for warm in unfit:
+            threading.Thread(target=self._remove, args=(warm.name,), daemon=True).start()
+        if chosen is not None:
+            log.debug("job %s: task %s goes to the waiting runner %s", job, task.get("id"), chosen.name)
+            return chosen.launch_id
+        return STARTING if line else None
+
+    def has_warm(self, job: str) -> bool:
+        return job in self._warm
+
+    def reserve_warm(self, spec: LaunchSpec, pending: int) -> bool:
+        with self._warm_lock:
+            line = self._warm.get(spec.job, [])
+            total = sum(len(waiting) for waiting in self._warm.values())
+            if self._closed.is_set() or len(line) >= min(pending, WARM_PER_JOB) or total >= self.config.warm_containers:
+                return False
+            name = f"ae-{spec.job[:40]}-next-{spec.launch_id[:12]}"
+            self._warm.setdefault(spec.job, []).append(
+                Warm(name, spec.launch_id, self._profile(spec.task), spec.user_spec)
+            )
+            return True
+
+    def prepare_warm(self, spec: LaunchSpec) -> None:
+        with self._warm_lock:
+            warm = next((w for w in self._warm.get(spec.job, []) if w.launch_id == spec.launch_id), None)
+        if warm is None:
+            return  # discarded before its turn came
+        image = spec.task.get("image") or self.config.runner_image
+        try:
+            kwargs = self.container_kwargs(spec, warm.name, image, spec.user_spec)
+            kwargs["labels"] = {**kwargs["labels"], f"{LABEL}.task": "", WARM_LABEL: "1"}
+            command = ["--standby", str(spec.base_path), spec.job, spec.launch_id]
+            self.client.containers.create(image, command, **kwargs).start()
+        except (APIError, DockerException, ValueError) as exc:
+            log.info("job %s: cannot start a runner ahead (%s); tasks start cold", spec.job, _explain(exc))
+            self._forget_warm(spec.job, warm)
+            self._remove(warm.name)
+            return
+        with self._warm_lock:
+            if warm in self._warm.get(spec.job, []):
+                warm.ready = True
+                self._statuses[warm.name] = "running"
+                log.info("job %s: next runner started ahead (%s)", spec.job, warm.name, extra={"job": spec.job})
+                return
+        self._remove(warm.name)  # discarded while it was starting
+
+    def discard_warm(self, job: str) -> None:
+        with self._warm_lock:
+            line = self._warm.pop(job, [])
+        for warm in line:
+            log.debug("job %s: removing its waiting runner %s", job, warm.name)
+            self._remove(warm.name)
+
+    def _forget_warm(self, job: str, warm: Warm) -> None:
+        with self._warm_lock:
+            line = self._warm.get(job, [])
+            if warm in line:
+                line.remove(warm)
+            if not line:
+                self._warm.pop(job, None)
+
+    def _waiting_died(self, name: str) -> None:
+        """A container waiting for a task exited (its wait ran out, or it was killed): it is no use."""
+        with self._warm_lock:
+            found = [(job, warm) for job, line in self._warm.items() for warm in line if warm.name == name]
+        for job, warm in found:
+            self._forget_warm(job, warm)
+            self._remove(name)
+
+    def _profile(self, task: dict[str, Any]) -> str:
+        """What a container is made of for a task: tasks that agree on it can use each other's."""
+        fields = ("image", "cpus", "memory", "container_options")
+        return json.dumps({key: task.get(key) for key in fields}, sort_keys=True, default=str)
 
     def container_kwargs(self, spec: LaunchSpec, name: str, image: str, user: str) -> dict[str, Any]:
         task = spec.task
@@ -147,7 +284,17 @@ class DockerLauncher:
     def find(self, launch_id: str) -> str | None:
         """The container of this launch on this volume (its labels say so): never a name a job file gives."""
         found = self._list({"label": [f"{LABEL}.launch={launch_id}", f"{LABEL}.volume={self.volume_key}"]})
-        return _name(found[0]) if found else None
+        if not found:
+            return None
+        name = _name(found[0])
+        if found[0].get("State") == "created":
+            # Its manager died between creating and starting it: the claim is on disk, so start it now.
+            try:
+                self.client.api.start(name)
+                log.info("started the runner %s an earlier manager had created but not started", name)
+            except DockerException as exc:
+                log.warning("cannot start the runner %s left created: %s", name, _explain(exc))
+        return name
 
     def stop(self, runner_id: str, force: bool = False) -> None:
         """SIGTERM (the runner ends its task and records it), SIGKILL when forced."""
@@ -176,6 +323,13 @@ class DockerLauncher:
         ours = self._list({"label": volume, "status": "exited"}) + self._list({"label": volume, "status": "dead"})
         stale = time.time() - self.config.runner_start_timeout
         ours += [c for c in self._list({"label": volume, "status": "created"}) if (c.get("Created") or 0) < stale]
+        # Runners an earlier manager started ahead (or was starting) that got no task; one that did
+        # was adopted. Only the manager that made one can hand it a task.
+        with self._warm_lock:
+            mine = {warm.name for line in self._warm.values() for warm in line}
+        for status in ("created", "running"):
+            found = self._list({"label": [volume, f"{WARM_LABEL}=1"], "status": status})
+            ours += [c for c in found if _name(c) not in mine and c not in ours]
         return [_name(c) for c in ours if (c.get("Labels") or {}).get(f"{LABEL}.launch") not in live_launch_ids]
 
     def _list(self, filters: dict[str, Any]) -> list[dict[str, Any]]:
@@ -188,6 +342,12 @@ class DockerLauncher:
             return []
 
     def close(self) -> None:
+        """The manager stops: runners waiting for a task go; runners of tasks run on."""
+        self._closed.set()
+        with self._warm_lock:
+            waiting, self._warm = [warm for line in self._warm.values() for warm in line], {}
+        for warm in waiting:
+            self._remove(warm.name)
         try:
             self.client.close()
         except DockerException:
@@ -225,6 +385,10 @@ class DockerLauncher:
             pass
         except DockerException as exc:
             log.warning("cannot remove runner container %s: %s", runner_id, exc)
+
+
+def _cold_name(spec: LaunchSpec) -> str:
+    return f"ae-{spec.job[:40]}-{spec.task_id[:40]}-{spec.launch_id[:12]}"
 
 
 def _name(summary: dict[str, Any]) -> str:
