@@ -7,7 +7,7 @@ PACKAGES := shared runner manager
 # pip's output goes to $(VENV)/install.log, shown only when a step fails.
 QUIETLY := deploy/dev/quietly.sh $(VENV)/install.log
 
-.PHONY: install lock test test-fast test-docker test-airflow demo bench lint format images engine chromium compose-up compose-down clean
+.PHONY: install lock test test-fast test-docker test-airflow demo bench bench-airflow lint format images engine chromium compose-up compose-down clean
 
 # Editable installs leave our modules uncompiled, and with PYTHONDONTWRITEBYTECODE set each
 # runner would compile them again on every task: compile them here (cheap when up to date).
@@ -67,6 +67,12 @@ demo: install
 # Figures against raw baselines measured in the same run: bench/results/latest.{json,md,png}.
 bench: install images
 	$(BIN)/python bench/run.py
+
+# The dispatch chains beside the same chains on Apache Airflow 3 (BashOperator, DockerOperator),
+# installed into its own venv under ~/.cache/air-executor/bench-airflow on first use.
+bench-airflow: install images
+	deploy/dev/ensure-bench-airflow.sh >/dev/null
+	$(BIN)/python bench/run.py --only airflow
 
 lint: install
 	$(BIN)/ruff check shared manager runner tests bench deploy/airflow/dags

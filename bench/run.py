@@ -2,6 +2,7 @@
 baseline measured in the same run. Writes bench/results/latest.{json,md,png}.
 
 `python bench/run.py --quick` runs every figure with small counts (a smoke run, not a measurement).
+`--only airflow` (`make bench-airflow`) adds the chains beside Apache Airflow 3 (bench/airflow_side_by_side.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import airflow_side_by_side  # noqa: E402
 import cli_cost  # noqa: E402
 import dashboard  # noqa: E402
 import dispatch  # noqa: E402
@@ -35,6 +37,7 @@ FULL = {
     "cli": 30,
     "dashboard": 10000,
     "large": {"sizes": (100, 10000), "build": (1000, 10000), "many": (1000, 100, 20), "fair": (5000, 10)},
+    "airflow": {"runs": 4, "docker_runs": 3},
 }
 QUICK = {
     "latency": 5,
@@ -48,10 +51,12 @@ QUICK = {
     "cli": 5,
     "dashboard": 200,
     "large": {"sizes": (20, 100), "build": (20, 200), "many": (20, 10, 3), "fair": (100, 3)},
+    "airflow": {"runs": 1, "docker_runs": 1},
 }
 
 
 GROUPS = ["dispatch", "throughput", "runner", "scale", "large", "idle", "cli", "dashboard"]
+OPTIONAL = ["airflow"]  # `make bench-airflow`: installs Airflow into its own venv first
 
 
 def docker_image() -> str | None:
@@ -71,12 +76,12 @@ def docker_image() -> str | None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small counts: checks the benchmark runs")
-    parser.add_argument("--only", choices=GROUPS, action="append")
+    parser.add_argument("--only", choices=GROUPS + OPTIONAL, action="append")
     parser.add_argument("--out", type=Path, default=report.RESULTS, help="folder for latest.{json,md,png}")
     args = parser.parse_args()
     settings = QUICK if args.quick else FULL
     wanted = set(args.only or GROUPS)
-    image = docker_image() if wanted & {"dispatch", "throughput"} else None  # only these use Docker
+    image = docker_image() if wanted & {"dispatch", "throughput", "airflow"} else None  # only these use Docker
     rows: list[dict[str, Any]] = []
     if "dispatch" in wanted:
         rows += dispatch.run(settings["latency"], settings["docker_latency"], image)
@@ -94,6 +99,8 @@ def main() -> int:
         rows += cli_cost.run(settings["cli"])
     if "dashboard" in wanted:
         rows += dashboard.run(settings["dashboard"])
+    if "airflow" in wanted:
+        rows += airflow_side_by_side.run(settings["airflow"], image)
     print(f"results: {report.save(rows, {**settings, 'docker': bool(image)}, args.out)}")
     return 0
 

@@ -41,3 +41,25 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
         assert row["value"] is not None and row["baseline"] is not None, row
     assert (tmp_path / "latest.png").read_bytes()[:4] == b"\x89PNG"
     assert "| figure |" in (tmp_path / "latest.md").read_text()
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_airflow_side_by_side_runs_both_chains_on_a_real_airflow(tmp_path: Path) -> None:
+    """`make bench-airflow`'s group: installs Airflow 3 into its own venv if needed, runs its BashOperator and
+    DockerOperator chains and ours in the same run, and writes both rows with their figures."""
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--only", "airflow", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {row["figure"]: row for row in json.loads((tmp_path / "latest.json").read_text())["figures"]}
+    for name in (
+        "chain of 5: median gap, subprocess (warm) beside Airflow 3 BashOperator",
+        "chain of 6: median gap, docker (warm) beside Airflow 3 DockerOperator",
+    ):
+        row = rows[name]
+        # Airflow's gaps include its scheduler's loop: hundreds of milliseconds at the very least.
+        assert row["value"] > 0 and row["baseline"] > 0.1, row
