@@ -42,6 +42,8 @@ from air_executor.storage.file_store import (
 )
 from air_executor.storage.lock import JobLock
 
+from air_executor_manager.ready import PoolUse, ReadyQueue
+
 log = logging.getLogger("air_executor.manager")
 
 Doc = dict[str, Any]
@@ -82,9 +84,10 @@ def write_snapshot(store: FileStore, snap: Snapshot) -> dict[str, tuple[int, ...
 class JobModel:
     """The manager's copy of one active job."""
 
-    def __init__(self, name: str, config: Config) -> None:
+    def __init__(self, name: str, config: Config, pools: PoolUse | None = None) -> None:
         self.name = name
         self.config = config
+        self.pools = pools if pools is not None else PoolUse(config.pools)
         self.state: Doc = {}
         self.tasks: list[Doc] = []
         self.lines: list[bytes | None] = []  # each task's encoded line of tasks.json (None: changed)
@@ -92,7 +95,7 @@ class JobModel:
         self.counts: Counter[str] = Counter()
         self.unmet: dict[int, int] = {}  # pending task -> dependencies not completed yet
         self.dependents: dict[Any, list[int]] = {}
-        self.ready: dict[int, float] = {}  # pending tasks that may start, oldest first -> since when
+        self.ready = ReadyQueue()  # pending tasks that may start, best first (ready.py)
         self.ready_since: dict[str, float] = {}  # launch -> when its task became ready (dispatch latency)
         self.delayed: list[tuple[float, int]] = []  # (not_before, task) of pending retries
         self.running: dict[str, int] = {}  # launch id -> task
@@ -139,6 +142,7 @@ class JobModel:
 
     def _index(self) -> None:
         self.position, self.dependents, self.running = {}, {}, {}
+        self.pools.give_back_job(self.name)
         self.counts = Counter()
         for pos, task in enumerate(self.tasks):
             self.position.setdefault(rules.key(task.get("id")), pos)
@@ -147,6 +151,7 @@ class JobModel:
                 self.dependents.setdefault(rules.key(dep), []).append(pos)
             if task.get("status") == RUNNING and isinstance(task.get("launch_id"), str):
                 self.running[task["launch_id"]] = pos
+                self.pools.take(self.name, task["launch_id"], *_pool_of(task))
 
     def _check_all(self) -> None:
         """Every rule once: an invalid job, tasks that can never run, blocked ones, then what is ready."""
@@ -160,7 +165,7 @@ class JobModel:
         self._fail_invalid(range(len(self.tasks)))
         for task in rules.skip_blocked(self.tasks):
             self._changed(self.position[rules.key(task.get("id"))], PENDING)
-        self.unmet, self.ready, self.delayed = {}, {}, []
+        self.unmet, self.ready, self.delayed = {}, ReadyQueue(), []
         for pos, task in enumerate(self.tasks):
             if task.get("status") == PENDING:
                 self.unmet[pos] = sum(1 for d in rules.deps(task) if self._status_of(d) != COMPLETED)
@@ -195,6 +200,7 @@ class JobModel:
         if not rules.apply_end(task, launch, record, job_cancelled=cancelled, max_delay=self.config.max_retry_delay):
             return False
         del self.running[launch]
+        self.pools.give_back(self.name, launch)
         self.used_launches.append(launch)
         self._changed(pos, before)
         return True
@@ -247,7 +253,7 @@ class JobModel:
         while self.delayed and self.delayed[0][0] <= now:
             _, pos = heapq.heappop(self.delayed)
             if self.tasks[pos].get("status") == PENDING and self.unmet.get(pos) == 0:
-                self.ready[pos] = time.time()
+                self._make_ready(pos)
 
     def next_retry_at(self) -> float | None:
         return self.delayed[0][0] if self.delayed else None
@@ -257,26 +263,53 @@ class JobModel:
         value = self.state.get("max_parallel")
         return value if isinstance(value, int) and not isinstance(value, bool) else self.config.max_parallel
 
+    @property
+    def priority(self) -> int:
+        value = self.state.get("priority")
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    def starts_at(self) -> float | None:
+        """When the job's `not_before` lets it start, if that is still to come."""
+        at = parse_iso(self.state.get("not_before"))
+        return at if at is not None and at > time.time() else None
+
     def wants_runner(self) -> bool:
-        return bool(self.ready) and len(self.running) < self.max_parallel and not rules.job_finished(self.state)
+        if not self.ready or len(self.running) >= self.max_parallel or rules.job_finished(self.state):
+            return False
+        if self.starts_at() is not None:
+            return False
+        if self.ready.best(self.pools.room) is None:
+            self.pools.wait_for(self.name, self.ready.pools())  # every ready task waits for a full pool
+            return False
+        return True
+
+    def rank(self) -> tuple[int, ...]:
+        """Its place for the next free slot (scheduler.py): its priority, its best ready task's, then fair share."""
+        best = self.ready.best(self.pools.room)
+        task_priority = self.ready.priority_of(best) if best is not None else 0
+        return (-self.priority, -task_priority, len(self.running), self.last_launch)
 
     def next_pending(self) -> Doc | None:
-        """The task likely to run next: the oldest ready one, else one still waiting on others."""
-        for waiting in (self.ready, self.unmet):
-            for pos in waiting:
-                return self.tasks[pos]
+        """The task likely to run next: the best ready one, else one still waiting on others."""
+        best = self.ready.best()
+        if best is not None:
+            return self.tasks[best]
+        for pos in self.unmet:
+            return self.tasks[pos]
         return None
 
     def pending_count(self) -> int:
         return len(self.unmet)  # every pending task, ready or not
 
     def claim_next(self, launch_id: str, launcher: str) -> Doc:
-        """Claim the oldest ready task under `launch_id`; returns it (running now)."""
-        pos = next(iter(self.ready))
-        self.ready_since[launch_id] = self.ready.pop(pos)
+        """Claim the best ready task whose pool has room under `launch_id`; returns it (running now)."""
+        pos = self.ready.best(self.pools.room)
+        assert pos is not None, "claim_next without wants_runner"
+        self.ready_since[launch_id] = self.ready.discard(pos) or time.time()
         task = self.tasks[pos]
         rules.claim(task, launch_id, launcher, now_iso())
         self.running[launch_id] = pos
+        self.pools.take(self.name, launch_id, *_pool_of(task))
         self._changed(pos, PENDING)
         return task
 
@@ -284,6 +317,7 @@ class JobModel:
         """Forget a claim whose record could not be written (the task is pending again)."""
         pos = self.running.pop(launch_id, None)
         self.ready_since.pop(launch_id, None)
+        self.pools.give_back(self.name, launch_id)
         if pos is None:
             return
         rules.unclaim(self.tasks[pos])
@@ -384,7 +418,13 @@ class JobModel:
         if not_before is not None and not_before > time.time():
             heapq.heappush(self.delayed, (not_before, pos))
         else:
-            self.ready[pos] = time.time()
+            self._make_ready(pos)
+
+    def _make_ready(self, pos: int) -> None:
+        task = self.tasks[pos]
+        priority = task.get("priority", 0)
+        priority = priority if isinstance(priority, int) and not isinstance(priority, bool) else 0
+        self.ready.add(pos, priority, *_pool_of(task), time.time())
 
     def _changed(self, pos: int, before: str) -> None:
         """A task's status went from `before` to what it is: counts, dependents, readiness follow."""
@@ -395,7 +435,7 @@ class JobModel:
             return
         self.counts[before] -= 1
         self.counts[after] += 1
-        self.ready.pop(pos, None)
+        self.ready.discard(pos)
         if after == PENDING:  # a retry, or a claim taken back
             self.unmet[pos] = sum(1 for d in rules.deps(task) if self._status_of(d) != COMPLETED)
             self._maybe_ready(pos)
@@ -419,10 +459,16 @@ class JobModel:
                     rules.skip(task, str(blocker.get("id")), str(blocker.get("status")))
                     self.counts[PENDING] -= 1
                     self.counts[task["status"]] += 1
-                    self.ready.pop(dependent, None)
+                    self.ready.discard(dependent)
                     self.unmet.pop(dependent, None)
                     self._touch(dependent)
                     blockers.append(dependent)
+
+
+def _pool_of(task: Doc) -> tuple[str | None, int]:
+    """The pool a task needs and how many of its slots (checked valid before it is ever ready)."""
+    pool, slots = task.get("pool"), task.get("pool_slots", 1)
+    return (pool if isinstance(pool, str) else None), (slots if isinstance(slots, int) and slots > 0 else 1)
 
 
 def _status(task: Doc) -> str:

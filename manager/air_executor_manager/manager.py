@@ -40,6 +40,8 @@ from air_executor_manager.launchers import Launcher, LaunchError, LaunchSpec, Ru
 from air_executor_manager.launchers.base import WarmContainers
 from air_executor_manager.metrics import Metrics, beat
 from air_executor_manager.pruner import BATCH, Pruner
+from air_executor_manager.ready import PoolUse
+from air_executor_manager.recurring import Recurring
 from air_executor_manager.runners import Runner, RunnerBook
 from air_executor_manager.scheduler import FairShare
 from air_executor_manager.troubles import JobEntry, Troubles
@@ -66,6 +68,8 @@ class Manager:
         self.jobs: dict[str, JobEntry] = {}
         self.timers: dict[str, float] = {}
         self.fair = FairShare()  # active jobs with a ready task and room for a runner
+        self.pools = PoolUse(config.pools)  # named limits over all jobs (ready.py)
+        self.recurring = Recurring(self.store)  # schedules/: jobs made on a cron (recurring.py)
         self.unflushed: set[str] = set()  # active jobs whose files are behind their model
         self.writer: Writer | None = None
         self.pruner: Pruner | None = None
@@ -120,6 +124,7 @@ class Manager:
             if self.pruner is not None:
                 self.pruner.close()
             self.disk.clear()
+            self.pools.clear(self.store.base_path)
             self.watcher.close()
             self.launcher.close()
         alive = sum(1 for r in self.book.runners.values() if r.ended is None)
@@ -149,6 +154,9 @@ class Manager:
         touched = set(changes) - {ALL}
         if ALL in changes or time.monotonic() - self.last_sweep >= self.config.poll_interval:
             touched |= self.sweep(full=ALL in changes or self.watcher is None or not self.watcher.reliable)
+            self.recurring.refresh()
+        if not self.stopping:
+            touched |= set(self.recurring.fire_due(time.time()))
         for name, what in changes.items():
             if name != ALL:
                 self.take(name, what)
@@ -157,8 +165,13 @@ class Manager:
         for name in sorted(touched):
             self.visit(name)
         self.unflushed |= touched
+        for name in self.pools.woken():  # held back by a pool that has room again
+            model = self._model(name)
+            if model is not None and not model.finished:
+                self.plan(model)
         if not self.stopping and self.disk.check() is None:
             self.launch_ready()
+        self.pools.publish(self.store.base_path)
         self.flush_due()
         self.run_cleanups()
         self.remove_orphans_now_and_then()
@@ -171,6 +184,9 @@ class Manager:
             wake.append(CHECK_EVERY)  # launches wait for space: look again soon
         if self.timers:
             wake.append(min(self.timers.values()) - time.time())
+        due = self.recurring.next_due()
+        if due is not None:
+            wake.append(due - time.time())
         return max(min(wake), 0.0)
 
     def due_timers(self) -> set[str]:
@@ -349,7 +365,7 @@ class Manager:
                 entry.finished_at = parse_iso(state.get("updated_at")) or time.time()
                 self.retire(name, entry)
                 return None
-        model = entry.model or JobModel(name, self.config)
+        model = entry.model or JobModel(name, self.config, self.pools)
         model.load(self.store)
         entry.model, entry.done = model, False
         if self.watcher is not None:
@@ -388,7 +404,7 @@ class Manager:
             self.fair.offer(model)
         else:
             self.fair.withdraw(model.name)
-        times = [model.next_retry_at()]
+        times = [model.next_retry_at(), model.starts_at()]
         times += [self.book.next_look(r, now) for r in self.book.of_job(model.name)]
         for at in times:
             self.wake_at(model.name, at)
@@ -409,6 +425,7 @@ class Manager:
     def forget(self, name: str) -> None:
         """A job folder that is gone: its runners can record nothing more, so they are ended too."""
         self.abandon_runners(name, "its job folder is gone")
+        self.pools.give_back_job(name)
         self.discard_warm(name)
         self.jobs.pop(name, None)
         self.timers.pop(name, None)

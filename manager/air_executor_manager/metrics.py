@@ -150,3 +150,13 @@ class _State(Collector):
         tasks_ready = GaugeMetricFamily("air_executor_tasks_ready", "Tasks ready to start, waiting for a runner slot")
         tasks_ready.add_metric([], ready)
         yield tasks_ready
+        pools = manager.pools.view()
+        used = GaugeMetricFamily(
+            "air_executor_pool_slots_used", "Slots of each pool running tasks hold", labels=["pool"]
+        )
+        size = GaugeMetricFamily("air_executor_pool_slots", "Each pool's size (config pools)", labels=["pool"])
+        for pool, use in pools.items():
+            used.add_metric([pool], use["used"])
+            size.add_metric([pool], use["size"])
+        yield used
+        yield size

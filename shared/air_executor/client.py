@@ -8,13 +8,14 @@ tasks run in loops: it imports pydantic and the config model only when it needs 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from air_executor import config_file
 from air_executor.core import lifecycle, task_rules
-from air_executor.core.clock import now_iso
+from air_executor.core.clock import now_iso, parse_iso
 from air_executor.errors import InvalidJob, JobExists, LimitExceeded
 from air_executor.storage import file_format
 from air_executor.storage.file_store import FileStore
@@ -90,6 +91,8 @@ def create_job(
         job = Job(name=name, **options)
     except ValidationError as exc:
         raise InvalidJob(f"job {name!r} is invalid: {describe_validation_error(exc)}") from None
+    for where, doc in [(f"job {name!r}", job.to_dict()), *((f"job {name!r}: task {d['id']!r}", d) for d in docs)]:
+        refuse_past(where, doc.get("not_before"))
     if job.max_tasks is not None and len(docs) > job.max_tasks:
         # The job's own cap on its tasks (dynamic ones included) holds from the start. The config's
         # max_tasks_per_job guards what tasks queue, not what a job is written with (10,000 is fine).
@@ -145,6 +148,13 @@ def task_fields() -> set[str]:
     from air_executor.core.task import Task
 
     return set(Task.model_fields) - _WRITTEN_BY_US
+
+
+def refuse_past(where: str, not_before: Any) -> None:
+    """A new job or task may not ask to start at a time that has passed (a typo in a date, most likely)."""
+    at = parse_iso(not_before) if isinstance(not_before, str) else None
+    if at is not None and at <= time.time():
+        raise InvalidJob(f"{where}: not_before {not_before} is in the past; give a time to come (UTC) or leave it out")
 
 
 def refuse_unknown(where: str, doc: Mapping[str, Any], allowed: Iterable[str]) -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from air_executor import config_file as sources
 from air_executor.config_file import (  # noqa: F401  (re-exported)
@@ -25,6 +25,7 @@ from air_executor.config_file import (  # noqa: F401  (re-exported)
 from air_executor.core.container import ContainerOptions, ExtraMount
 from air_executor.core.policy import TaskPolicy
 from air_executor.core.retention import DURATION_RULE, Retention, RetentionRule
+from air_executor.core.task_rules import POOL_NAME
 from air_executor.errors import ConfigError
 from air_executor.storage.file_store import BASE_ENV, DEFAULT_BASE, FileStore
 
@@ -93,6 +94,10 @@ class Config(BaseModel):
     metrics_port: int = setting(0, "a port number between 0 and 65535 (0: no metrics endpoint)", ge=0, le=65535)
     metrics_host: str = setting("127.0.0.1", "an address to listen on, such as '127.0.0.1'", min_length=1)
     health_stale_after: float = setting(60, "a number of seconds between 5 and 3600", ge=5, le=3600)
+    # Named concurrency limits shared by all jobs (README "Scheduling"): a task names one in `pool`.
+    pools: dict[Annotated[str, StringConstraints(pattern=POOL_NAME)], Annotated[int, Field(ge=1, le=10_000)]] = setting(
+        dict, "a mapping of pool names (letters, digits, '.', '_', '-') to sizes, each a whole number from 1 to 10000"
+    )
     # The dashboard (README "Dashboard"): its actions (cancel, reset) are off unless a token is set.
     dashboard_token: str | None = setting(
         None,
@@ -245,7 +250,8 @@ def _describe(exc: ValidationError, source: sources.Source) -> str:
         known = ", ".join(model.model_fields)
         prefix = f"{'.'.join(path[:-1])}: " if len(path) > 1 else ""
         return f"{where}: {prefix}unknown {kind} {path[-1]!r} (known: {known})"
-    value = _value(source.values, error["loc"]) if error["type"] != "missing" else None
+    loc = error["loc"][:1] if len(path) == 1 else error["loc"]  # a mapping setting (pools): the whole of it
+    value = _value(source.values, loc) if error["type"] != "missing" else None
     return f"{where}: {'.'.join(path)} must be {_rule(path)}, got {value!r}"
 
 

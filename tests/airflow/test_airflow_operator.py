@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
+from air_executor.core.clock import now_iso
 from airflow_kit import airflow_db, dagbag, run_dag
 from conftest import Base, ManagerProcess
 
@@ -81,6 +83,15 @@ def test_submit_only_returns_the_job_name_and_leaves_the_job_waiting(run_dag: An
     assert result.xcom("run_job") == "op-queued"
     assert base.state("op-queued")["state"] == "waiting"
     assert [t["status"] for t in base.tasks("op-queued")] == ["pending", "pending"]
+
+
+def test_job_options_carry_priority_and_not_before(run_dag: Any, base: Base) -> None:
+    """Scheduling fields reach state.json through job_options (README "Scheduling")."""
+    later = now_iso(time.time() + 3600)
+    result = run_dag("ae_test_operator_scheduled", job_name="op-later", tasks=SEQUENCE, not_before=later)
+    assert result.state == "success"
+    state = base.state("op-later")
+    assert (state["priority"], state["not_before"], state["state"]) == (7, later, "waiting")
 
 
 def test_wait_timeout_fails_the_task_after_its_retries(run_dag: Any, base: Base) -> None:

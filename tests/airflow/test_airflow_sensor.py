@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from airflow_kit import airflow_db, dagbag, open_gate_when_waiting, run_dag
-from conftest import Base, ManagerProcess, gated_task
+from conftest import Base, ManagerProcess, gated_task, wait_for
 
 # The fixtures of tests/airflow/airflow_kit.py, which pytest finds by these names.
 FIXTURES = (airflow_db, dagbag, run_dag)
@@ -35,6 +35,7 @@ def test_each_mode_waits_for_the_job_and_pushes_results(
     job = dag_id.replace("_", "-")
     gate = base.path / "gate"
     base.submit(job, [gated_task("start", gate), {"id": "then", "command": "true", "dependencies": ["start"]}])
+    wait_for(lambda: base.state(job)["state"] == "working", what="the job to start")  # held there by the gate
     opener = open_gate_when_waiting(gate, dag_id, "wait_for_job")
     result = run_dag(dag_id, job_name=job)
     opener.join()

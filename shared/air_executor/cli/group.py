@@ -11,6 +11,7 @@ from air_executor.cli import jobs, maintain, manage
 from air_executor.cli.basics import GLOBALS, fail, os_error_message
 from air_executor.cli.common import global_options
 from air_executor.cli.dashboard import dashboard
+from air_executor.cli.schedule import schedule
 from air_executor.errors import AirExecutorError
 
 
@@ -51,6 +52,7 @@ for command in (
     maintain.backup,
     maintain.prune,
     dashboard,
+    schedule,
 ):
     cli.add_command(command)
 

@@ -15,8 +15,11 @@ from air_executor.cli.common import Env, job_option, wait_for_job_lock, with_env
 from air_executor.cli.follow import ending, follow_logs, print_logs, wait_for_job
 from air_executor.cli.views import jobs_table, load_view, make_console, show_table, styled, task_errors, tasks_table
 from air_executor.core import lifecycle
+from air_executor.core.clock import human, now_iso, parse_iso
+from air_executor.core.retention import parse_duration
+from air_executor.core.task_rules import PRIORITY
 from air_executor.report import format_results, summarise
-from air_executor.storage.manager_lock import launches_paused, running_manager_pid
+from air_executor.storage.manager_lock import launches_paused, pool_use, running_manager_pid
 from air_executor.storage.names import check_job_name
 
 
@@ -40,6 +43,10 @@ def status(env: Env, job: str | None, as_json: bool) -> None:
     paused = launches_paused(env.config.base) if pid else None
     if paused:
         console.print(styled(f"Launches paused: {paused}", "bold yellow"), soft_wrap=True)
+    pools = pool_use(env.config.base) if pid else {}
+    if pools:
+        use = ", ".join(f"{pool} {u['used']}/{u['size']}" for pool, u in pools.items())
+        console.print(styled(f"Pools in use: {use}"), soft_wrap=True)
     if not views:
         console.print(styled(_no_jobs(env)), soft_wrap=True)
         return
@@ -49,6 +56,12 @@ def status(env: Env, job: str | None, as_json: bool) -> None:
             console.print(styled(f"{view.name}: {view.problem}", "bold red"), soft_wrap=True)
         elif view.state.get("error") and job:
             console.print(styled(f"{view.name}: {view.state['error']}", "red"), soft_wrap=True)
+        elif (
+            job
+            and view.state_name == lifecycle.WAITING
+            and (parse_iso(view.state.get("not_before")) or 0) > time.time()
+        ):
+            console.print(styled(f"{view.name}: starts no earlier than {human(view.state['not_before'])} UTC"))
     if job is not None and views[0].tasks:
         show_table(console, tasks_table(views[0], console.width, plain), f"Tasks of {views[0].name}")
         for line in [] if plain else task_errors(views[0]):
@@ -105,10 +118,32 @@ def results(env: Env, job: str) -> int:
 @click.option("--name", help="Job name (overrides the file's name).")
 @click.option("--wait", is_flag=True, help="Wait for the job to finish, showing progress.")
 @click.option("--timeout", type=float, default=None, help="With --wait: give up after this many seconds.")
+@click.option("--at", "at", metavar="TIME", help="Start it no earlier than TIME (ISO-8601; UTC unless it says).")
+@click.option("--in", "delay", metavar="DURATION", help="Start it no earlier than DURATION from now: 90s, 10m, 2h, 1d.")
+@click.option(
+    "--priority",
+    type=click.IntRange(*PRIORITY),
+    help=f"Its priority, {PRIORITY[0]} to {PRIORITY[1]}: higher starts first when runners are scarce.",
+)
 @with_env
-def submit(env: Env, file: Path, name: str | None, wait: bool, timeout: float | None) -> int:
+def submit(
+    env: Env,
+    file: Path,
+    name: str | None,
+    wait: bool,
+    timeout: float | None,
+    at: str | None,
+    delay: str | None,
+    priority: int | None,
+) -> int:
     """Create a job from a YAML or JSON file ('-' reads standard input): {name, tasks: [...], ...}."""
-    state = client.submit_spec(env.store, _read_job_file(file), name)
+    spec = _read_job_file(file)
+    if isinstance(spec, dict):
+        if at is not None or delay is not None:
+            spec = {**spec, "not_before": _start_time(at, delay)}
+        if priority is not None:
+            spec = {**spec, "priority": priority}
+    state = client.submit_spec(env.store, spec, name)
     count = len(env.store.read_tasks(state["name"]))
     click.echo(f"Submitted job {state['name']} ({count} task{'s' if count != 1 else ''})")
     if not wait:
@@ -124,6 +159,25 @@ def submit(env: Env, file: Path, name: str | None, wait: bool, timeout: float | 
         raise click.ClickException(ending(final))
     click.echo(ending(final))
     return 0
+
+
+def _start_time(at: str | None, delay: str | None) -> str:
+    """`--at` or `--in` as the job's not_before (UTC); a time that has passed is refused."""
+    if at is not None and delay is not None:
+        raise click.UsageError("give --at or --in, not both")
+    if delay is not None:
+        try:
+            return now_iso(time.time() + parse_duration(delay))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--in") from None
+    when = parse_iso(at)
+    if when is None:
+        raise click.BadParameter(
+            f"must be an ISO-8601 time such as 2026-12-04T18:00:00Z, got {at!r}", param_hint="--at"
+        )
+    if when <= time.time():
+        raise click.BadParameter(f"{at} is in the past (now {now_iso()}); give a time to come", param_hint="--at")
+    return now_iso(when)
 
 
 def _read_job_file(file: Path) -> Any:

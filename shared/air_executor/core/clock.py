@@ -58,3 +58,15 @@ def span(seconds: float | None) -> str:
 def ago(seconds: float) -> str:
     """How long ago, for a log line: `span`, or days past one."""
     return f"{seconds / 86400:.1f} days" if seconds >= 86400 else span(seconds)
+
+
+UTC_TIME_RULE = "an ISO-8601 UTC time such as '2026-12-04T18:00:00Z'"
+
+
+def check_utc_time(value: str | None) -> str | None:
+    """`value` if it is an ISO-8601 time in UTC (a Z, +00:00 or no offset); else ValueError saying so."""
+    if value is None:
+        return None
+    if parse_iso(value) is None or not (value.endswith("Z") or value.endswith("+00:00") or value[-6] not in "+-"):
+        raise ValueError(f"must be {UTC_TIME_RULE}, got {value!r}")
+    return value

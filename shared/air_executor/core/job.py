@@ -8,7 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from air_executor.core.clock import now_iso
+from air_executor.core.clock import check_utc_time, now_iso
+from air_executor.core.task_rules import PRIORITY
 from air_executor.storage.names import check_job_name
 
 SEED_FIELDS = ("id", "name", "state", "created_at", "updated_at")
@@ -41,11 +42,19 @@ class Job(BaseModel):
     max_parallel: int | None = Field(default=None, ge=1, le=50)
     max_tasks: int | None = Field(default=None, ge=1, le=100_000)
     max_depth: int | None = Field(default=None, ge=0, le=100)
+    # When it runs (README "Scheduling"): higher first when runners are scarce; not before a time.
+    priority: int | None = Field(default=None, ge=PRIORITY[0], le=PRIORITY[1])
+    not_before: str | None = None
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
         return check_job_name(value)
+
+    @field_validator("not_before")
+    @classmethod
+    def _not_before(cls, value: str | None) -> str | None:
+        return check_utc_time(value)
 
     def to_dict(self) -> dict[str, Any]:
         """The document as written: the seed's fields always, optional ones when set.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -10,9 +11,18 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from air_executor.core import lifecycle
-from air_executor.core.clock import now_iso
+from air_executor.core.clock import check_utc_time, now_iso
 from air_executor.core.container import ContainerOptions
-from air_executor.core.task_rules import RETRIES, RETRY_BACKOFF, RETRY_DELAY, SEED_FIELDS, TIMEOUT
+from air_executor.core.task_rules import (
+    POOL_NAME,
+    POOL_SLOTS,
+    PRIORITY,
+    RETRIES,
+    RETRY_BACKOFF,
+    RETRY_DELAY,
+    SEED_FIELDS,
+    TIMEOUT,
+)
 from air_executor.errors import InvalidJob, InvalidName
 from air_executor.storage.names import check_task_id
 
@@ -71,6 +81,11 @@ class Task(BaseModel):
     memory: str | None = Field(default=None, pattern=r"^[0-9]+[bkmgBKMG]?$")
     container_options: ContainerOptions | None = None
     max_log_mb: float | None = Field(default=None, gt=0, le=100_000)  # lower than the config's only
+    # Optional: when it runs (README "Scheduling").
+    priority: int = Field(default=0, ge=PRIORITY[0], le=PRIORITY[1])
+    pool: str | None = None
+    pool_slots: int = Field(default=1, ge=POOL_SLOTS[0], le=POOL_SLOTS[1])
+    not_before: str | None = None  # also written by Air-Executor: when a retry may start
     # Optional: dynamic tasks.
     parent: str | None = None
     depth: int = Field(default=0, ge=0)
@@ -95,6 +110,18 @@ class Task(BaseModel):
     def _command(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be blank")
+        return value
+
+    @field_validator("not_before")
+    @classmethod
+    def _not_before(cls, value: str | None) -> str | None:
+        return check_utc_time(value)
+
+    @field_validator("pool")
+    @classmethod
+    def _pool(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(POOL_NAME, value):
+            raise ValueError(f"must be a pool name (letters, digits, '.', '_', '-', at most 64), got {value!r}")
         return value
 
     @field_validator("submit_dir")

@@ -12,6 +12,9 @@ TIMEOUT = (1, 86_400)  # seconds
 RETRIES = (0, 100)
 RETRY_DELAY = (0, 86_400)  # seconds
 RETRY_BACKOFF = (1, 10)
+PRIORITY = (-1000, 1000)  # higher first (README "Scheduling")
+POOL_SLOTS = (1, 10_000)
+POOL_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 # The fields every task document has, in the seeds' order.
 SEED_FIELDS = (

@@ -332,6 +332,21 @@ def task_problem(task: Doc, config: Config | None) -> str | None:
             check_task(task, config)
     except (InvalidJob, PolicyRefused) as exc:
         return str(exc)
+    return pool_problem(task, config) if config is not None else None
+
+
+def pool_problem(task: Doc, config: Config) -> str | None:
+    """A pool the config does not have, or more of its slots than it holds (README "Scheduling")."""
+    pool = task.get("pool")
+    if pool is None:
+        return None
+    size = config.pools.get(pool)
+    if size is None:
+        known = ", ".join(sorted(config.pools)) or "none is set"
+        return f"pool {pool!r} is not one of the pools in config.yaml's `pools` ({known})"
+    slots = task.get("pool_slots", 1)
+    if slots > size:
+        return f"pool_slots {slots} is more than pool {pool!r} holds ({size})"
     return None
 
 

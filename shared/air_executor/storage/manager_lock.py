@@ -76,21 +76,46 @@ def running_manager_pid(base: Path, wait: float = 1.0) -> int | None:
 
 
 PAUSED_FILE = "manager.paused"
+POOLS_FILE = "manager.pools"
 
 
 def launches_paused(base: Path) -> str | None:
     """Why the running manager starts no runners now (a nearly full volume), or None. The manager
     writes the reason into `<base>/manager.paused` and removes it when it resumes or stops."""
+    text = _read_small(base / PAUSED_FILE)
+    return text.strip() or None if text is not None else None
+
+
+def pool_use(base: Path) -> dict[str, dict[str, int]]:
+    """`{pool: {size, used}}` as the running manager last wrote it into `<base>/manager.pools`
+    (README "Scheduling"); empty when it has no pools or says nothing readable."""
+    import json
+
+    text = _read_small(base / POOLS_FILE, 65536)
+    try:
+        doc = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    if not isinstance(doc, dict):
+        return {}
+    return {
+        str(pool): {"size": use["size"], "used": use["used"]}
+        for pool, use in doc.items()
+        if isinstance(use, dict) and all(isinstance(use.get(k), int) for k in ("size", "used"))
+    }
+
+
+def _read_small(path: Path, limit: int = 4096) -> str | None:
     import stat
 
     try:  # the volume is writable by job authors: no symlink, no FIFO to hang on, a bounded read
-        fd = os.open(base / PAUSED_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
-        return os.read(fd, 4096).decode(errors="replace").strip() or None
+        return os.read(fd, limit).decode(errors="replace")
     except OSError:
         return None
     finally:

@@ -25,6 +25,10 @@ OPERATORS: dict[str, dict[str, Any]] = {
     "ae_test_operator_submit_only": {"wait_for_completion": False},
     "ae_test_operator_wait_timeout": {"wait_timeout": 2},
     "ae_test_operator_if_exists_fail": {"if_exists": "fail", "wait_timeout": 90},
+    "ae_test_operator_scheduled": {
+        "wait_for_completion": False,
+        "job_options": {"priority": 7, "not_before": "{{ dag_run.conf['not_before'] }}"},
+    },
 }
 
 # dag id -> AirExecutorSensor arguments

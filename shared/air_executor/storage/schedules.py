@@ -1,0 +1,139 @@
+"""Schedule files on the volume: `<base>/schedules/<name>.yaml` and the manager's `<name>.state.json`.
+
+The folder is writable by job authors like the rest of the volume, so files are opened as job
+files are: no symlink followed, no FIFO waited on, nothing over 1 MiB read; writes are atomic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from air_executor.core.clock import now_iso, parse_iso
+from air_executor.core.schedule import MAX_FILE_BYTES, SCHEDULES_DIR, STATE_SUFFIX, Schedule, check_schedule_name
+from air_executor.errors import InvalidJob
+
+SUFFIX = ".yaml"
+_SAFE = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def folder(base: Path) -> Path:
+    return base / SCHEDULES_DIR
+
+
+def names(base: Path) -> list[str]:
+    """Every schedule's name (files `<name>.yaml`), sorted."""
+    try:
+        entries = os.listdir(folder(base))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(e[: -len(SUFFIX)] for e in entries if e.endswith(SUFFIX) and not e.startswith("."))
+
+
+def signature(base: Path, name: str) -> tuple[int, ...] | None:
+    try:
+        st = os.lstat(folder(base) / f"{name}{SUFFIX}")
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def read_raw(base: Path, name: str) -> tuple[Any, float]:
+    """The schedule file's document and its modification time; InvalidJob (one line) if it cannot be read."""
+    import yaml
+
+    path = folder(base) / f"{check_schedule_name(name)}{SUFFIX}"
+    try:
+        fd = os.open(path, os.O_RDONLY | _SAFE)
+    except FileNotFoundError:
+        raise InvalidJob(f"no schedule {name!r} in {folder(base)}") from None
+    except OSError as exc:
+        raise InvalidJob(f"schedule {name!r}: cannot open {path}: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InvalidJob(f"schedule {name!r}: {path} is not a regular file")
+        if st.st_size > MAX_FILE_BYTES:
+            raise InvalidJob(f"schedule {name!r}: {path} is over {MAX_FILE_BYTES >> 20} MiB")
+        text = os.read(fd, MAX_FILE_BYTES + 1).decode(errors="replace")
+    finally:
+        os.close(fd)
+    try:
+        return yaml.safe_load(text), st.st_mtime
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise InvalidJob(f"schedule {name!r}: {path} is not valid YAML{where}") from None
+
+
+def read(base: Path, name: str) -> tuple[Schedule, float]:
+    """The validated schedule and its file's modification time."""
+    doc, mtime = read_raw(base, name)
+    return Schedule.parse(doc, name), mtime
+
+
+def write(base: Path, name: str, doc: dict[str, Any]) -> None:
+    """Write a schedule file atomically (validated first)."""
+    import yaml
+
+    Schedule.parse(doc, name)
+    _write(base, f"{name}{SUFFIX}", yaml.safe_dump(doc, sort_keys=False).encode())
+
+
+def remove(base: Path, name: str) -> bool:
+    """Remove a schedule and its state; False if there was none."""
+    removed = False
+    for file in (f"{check_schedule_name(name)}{SUFFIX}", f"{name}{STATE_SUFFIX}"):
+        try:
+            os.unlink(folder(base) / file)
+            removed = removed or file.endswith(SUFFIX)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def read_state(base: Path, name: str) -> dict[str, Any]:
+    """What the manager last did with this schedule: `{last_due: epoch, last_job: str}` (empty if nothing)."""
+    path = folder(base) / f"{name}{STATE_SUFFIX}"
+    try:
+        fd = os.open(path, os.O_RDONLY | _SAFE)
+    except OSError:
+        return {}
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return {}
+        doc = json.loads(os.read(fd, 65536) or b"{}")
+    except (OSError, ValueError):
+        return {}
+    finally:
+        os.close(fd)
+    if not isinstance(doc, dict):
+        return {}
+    last_due = parse_iso(doc.get("last_due")) if isinstance(doc.get("last_due"), str) else None
+    last_job = doc.get("last_job") if isinstance(doc.get("last_job"), str) else None
+    return {k: v for k, v in (("last_due", last_due), ("last_job", last_job)) if v is not None}
+
+
+def write_state(base: Path, name: str, last_due: float, last_job: str | None) -> None:
+    doc = {"last_due": now_iso(last_due), "last_job": last_job}
+    _write(base, f"{name}{STATE_SUFFIX}", json.dumps(doc).encode())
+
+
+def _write(base: Path, file: str, data: bytes) -> None:
+    where = folder(base)
+    where.mkdir(parents=True, exist_ok=True)
+    tmp = where / f".{file}.{os.getpid()}.tmp"
+    try:
+        os.unlink(tmp)  # a leftover (or a planted link) of that name: never written through
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _SAFE, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, where / file)
