@@ -7,7 +7,7 @@ PACKAGES := shared runner manager
 # pip's output goes to $(VENV)/install.log, shown only when a step fails.
 QUIETLY := deploy/dev/quietly.sh $(VENV)/install.log
 
-.PHONY: install lock test test-fast test-docker test-airflow demo bench bench-airflow lint format images engine chromium compose-up compose-down clean
+.PHONY: install lock prefect test test-fast test-docker test-airflow demo bench bench-airflow lint format images engine chromium compose-up compose-down clean
 
 # Editable installs leave our modules uncompiled, and with PYTHONDONTWRITEBYTECODE set each
 # runner would compile them again on every task: compile them here (cheap when up to date).
@@ -25,7 +25,7 @@ $(STAMP): $(foreach p,$(PACKAGES),$(p)/pyproject.toml) requirements.lock deploy/
 # Everything: unit, process, Docker, compose and browser tests. Installs and starts a Docker
 # engine first when none answers (as root on Debian), builds the images, and installs
 # Debian's Chromium for the dashboard's browser tests.
-test: install images chromium
+test: install images chromium prefect
 	$(BIN)/pytest
 
 test-docker: install images
@@ -49,6 +49,10 @@ engine:
 chromium:
 	deploy/dev/ensure-chromium.sh
 
+# Prefect 3 in its own venv (.venv-prefect) for tests/prefect: its pins clash with Airflow's.
+prefect:
+	@deploy/dev/ensure-prefect.sh >/dev/null
+
 images: engine
 	deploy/docker/build-images.sh
 
@@ -58,7 +62,7 @@ compose-up: images
 compose-down:
 	docker compose --env-file deploy/.build.env down -v
 
-test-fast: install chromium
+test-fast: install chromium prefect
 	$(BIN)/pytest -m "not docker and not slow"
 
 demo: install
@@ -75,8 +79,8 @@ bench-airflow: install images
 	$(BIN)/python bench/run.py --only airflow
 
 lint: install
-	$(BIN)/ruff check shared manager runner tests bench deploy/airflow/dags
-	$(BIN)/ruff format --check shared manager runner tests bench deploy/airflow/dags
+	$(BIN)/ruff check shared manager runner tests bench deploy/airflow/dags deploy/prefect
+	$(BIN)/ruff format --check shared manager runner tests bench deploy/airflow/dags deploy/prefect
 	$(BIN)/mypy shared/air_executor manager/air_executor_manager runner/air_executor_runner deploy/airflow/dags
 
 format: install

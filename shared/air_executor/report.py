@@ -83,3 +83,40 @@ def log_dropped(task: Mapping[str, Any]) -> int:
     last = history[-1] if isinstance(history, list) and history else None
     dropped = last.get("log_dropped") if isinstance(last, dict) else None
     return dropped if isinstance(dropped, int) and not isinstance(dropped, bool) and dropped > 0 else 0
+
+
+# -- what an orchestrator shows of a job it waits on (the Airflow provider, the Prefect tasks) -----
+
+RESULT_FIELDS = ("id", "status", "result", "exit_code", "error", "started_at", "completed_at", "attempts")
+
+
+def job_results(state: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Plain, JSON-ready results of a job (what goes to XCom)."""
+    return {
+        "job_name": state.get("name"),
+        "state": state.get("state"),
+        "error": state.get("error"),
+        "created_at": state.get("created_at"),
+        "updated_at": state.get("updated_at"),
+        "summary": summarise(state, tasks),
+        "tasks": [{key: task.get(key) for key in RESULT_FIELDS} for task in tasks],
+    }
+
+
+def progress_lines(state: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The seeds' progress log: `📊 Job <name> state: working` then `   Tasks: 2/3 completed`."""
+    lines = [f"📊 Job {state.get('name')} state: {state.get('state')}", f"   {progress_line(state, tasks)}"]
+    if state.get("state") == lifecycle.WAITING:
+        lines.append("⏳ Waiting for job to be picked up...")
+    return lines
+
+
+def failure_message(state: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]]) -> str:
+    """Why a job did not complete: its error, then each failed task's error it does not already say."""
+    error = str(state.get("error") or "")
+    text = f"Air-Executor job {state.get('name')} {state.get('state')}" + (f": {error}" if error else "")
+    for task in tasks:
+        task_error = str(task.get("error") or "no error recorded")
+        if task.get("status") == lifecycle.FAILED and task_error not in error:
+            text += f"\n  task {task.get('id')!r} failed: {task_error}"
+    return text

@@ -14,12 +14,14 @@ from typing import Any
 from airflow.sdk import BaseHook
 
 from air_executor.client import cancel_job, create_job
-from air_executor.core import lifecycle
-from air_executor.report import format_results, progress_line, summarise
+from air_executor.report import (  # noqa: F401  (job_results, progress_lines and failure_message: re-exported)
+    failure_message,
+    format_results,
+    job_results,
+    progress_lines,
+    summarise,
+)
 from air_executor.storage.file_store import BASE_ENV, DEFAULT_BASE, FileStore
-
-# The fields of a task that the results (XCom) keep: enough to tell what ran and how it ended.
-RESULT_FIELDS = ("id", "status", "result", "exit_code", "error", "started_at", "completed_at", "attempts")
 
 
 class AirExecutorHook(BaseHook):
@@ -124,35 +126,3 @@ class AirExecutorHook(BaseHook):
         if not os.access(jobs, os.W_OK | os.X_OK):
             return False, f"{jobs} is not writable by uid {os.getuid()}"
         return True, f"{jobs} is writable ({len(self.store.list_job_names())} jobs)"
-
-
-def job_results(state: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Plain, JSON-ready results of a job (what goes to XCom)."""
-    return {
-        "job_name": state.get("name"),
-        "state": state.get("state"),
-        "error": state.get("error"),
-        "created_at": state.get("created_at"),
-        "updated_at": state.get("updated_at"),
-        "summary": summarise(state, tasks),
-        "tasks": [{key: task.get(key) for key in RESULT_FIELDS} for task in tasks],
-    }
-
-
-def progress_lines(state: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The seeds' progress log: `📊 Job <name> state: working` then `   Tasks: 2/3 completed`."""
-    lines = [f"📊 Job {state.get('name')} state: {state.get('state')}", f"   {progress_line(state, tasks)}"]
-    if state.get("state") == lifecycle.WAITING:
-        lines.append("⏳ Waiting for job to be picked up...")
-    return lines
-
-
-def failure_message(state: Mapping[str, Any], tasks: Sequence[Mapping[str, Any]]) -> str:
-    """Why a job did not complete: its error, then each failed task's error it does not already say."""
-    error = str(state.get("error") or "")
-    text = f"Air-Executor job {state.get('name')} {state.get('state')}" + (f": {error}" if error else "")
-    for task in tasks:
-        task_error = str(task.get("error") or "no error recorded")
-        if task.get("status") == lifecycle.FAILED and task_error not in error:
-            text += f"\n  task {task.get('id')!r} failed: {task_error}"
-    return text
