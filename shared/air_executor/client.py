@@ -530,3 +530,30 @@ class Client:
         from air_executor.report import summarise
 
         return summarise(self.state(job_name), self.tasks(job_name))
+
+    # -- recurring jobs (README "Scheduling") -------------------------------------------------
+
+    def add_schedule(self, name: str, cron: str, tasks: Any, *, replace: bool = False, **options: Any) -> None:
+        """Run `tasks` as job `<name>-<time>` on `cron`. Options: `timezone`, `catch_up` ("one" or
+        "none"), `allow_overlap`, `paused`, and any job field (`max_parallel`, `priority`...)."""
+        from air_executor.storage import schedules
+
+        settings = {k: options.pop(k) for k in ("timezone", "catch_up", "allow_overlap", "paused") if k in options}
+        if isinstance(tasks, list):
+            tasks = [with_submit_dir(task) for task in tasks]
+        schedules.add(self.store.base_path, name, {**options, "tasks": tasks}, cron, replace=replace, **settings)
+
+    def pause_schedule(self, name: str, paused: bool = True) -> None:
+        from air_executor.storage import schedules
+
+        schedules.set_paused(self.store.base_path, name, paused)
+
+    def remove_schedule(self, name: str) -> bool:
+        from air_executor.storage import schedules
+
+        return schedules.remove(self.store.base_path, name)
+
+    def schedules(self) -> list[str]:
+        from air_executor.storage import schedules
+
+        return schedules.names(self.store.base_path)

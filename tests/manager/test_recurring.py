@@ -145,3 +145,19 @@ def test_schedule_commands(base: Base, tmp_path: Path) -> None:
     assert cli("schedule", "remove", "nightly", base=base).returncode == 0
     assert error_line(cli("schedule", "remove", "nightly", base=base)).startswith("error: no schedule 'nightly'")
     assert "No schedules" in cli("schedule", "list", base=base).stdout
+
+
+def test_the_python_client_manages_schedules(base: Base, manager: ManagerProcess) -> None:
+    from air_executor.client import Client
+
+    client = Client(base.path)
+    client.add_schedule("py", "* * * * * *", [{"id": "t", "command": "true"}], priority=4, timezone="Europe/Berlin")
+    assert client.schedules() == ["py"]
+    run = wait_for(lambda: _runs(base, "py"), what="a run of the client's schedule")[0]
+    assert base.wait_state(run)["state"] == "completed" and base.state(run)["priority"] == 4
+    client.pause_schedule("py")
+    wait_for(lambda: "schedule py: * * * * * * Europe/Berlin (paused)" in manager.log(), what="the manager to see it")
+    paused_at = time.time()
+    time.sleep(2.5)  # two due times pass while paused
+    assert all(_due(r) <= paused_at for r in _runs(base, "py")), "a paused schedule made a run"
+    assert client.remove_schedule("py") and client.schedules() == []

@@ -11,7 +11,7 @@ import click
 from air_executor.cli.common import Env, with_env
 from air_executor.cli.views import make_console, show_table, styled
 from air_executor.core.clock import human, now_iso
-from air_executor.core.schedule import check_schedule_name, run_name
+from air_executor.core.schedule import run_name
 from air_executor.errors import AirExecutorError, InvalidJob
 from air_executor.storage import schedules as files
 
@@ -52,20 +52,20 @@ def add(
     from air_executor.cli.jobs import _read_job_file
     from air_executor.client import with_submit_dir
 
-    check_schedule_name(name)
-    base = env.config.base
-    if not replace and files.signature(base, name) is not None:
-        raise InvalidJob(f"schedule {name!r} exists already; --replace replaces it")
     job = _read_job_file(file)
-    if isinstance(job, dict):
-        job = {k: v for k, v in job.items() if k != "name"}
-        if isinstance(job.get("tasks"), list):  # its runs' tasks run where it was added, as submit's do
-            job["tasks"] = [with_submit_dir(task) for task in job["tasks"]]
-    doc: dict[str, Any] = {"cron": cron, "timezone": timezone, "catch_up": catch_up}
-    doc |= {"allow_overlap": allow_overlap, "paused": paused, "job": job}
-    files.write(base, name, doc)
-    files.write_state(base, name, time.time(), None)  # from now on: nothing before it is "missed"
-    sched, _ = files.read(base, name)
+    if isinstance(job, dict) and isinstance(job.get("tasks"), list):  # its runs' tasks run where it was added
+        job = {**job, "tasks": [with_submit_dir(task) for task in job["tasks"]]}
+    sched = files.add(
+        env.config.base,
+        name,
+        job,
+        cron,
+        timezone=timezone,
+        catch_up=catch_up,
+        allow_overlap=allow_overlap,
+        paused=paused,
+        replace=replace,
+    )
     when = "paused" if paused else f"next run {_at(now_iso(sched.next_after(time.time())))} UTC"
     click.echo(f"Added schedule {name} ({cron} {timezone}): {when}")
 
@@ -138,7 +138,7 @@ def remove(env: Env, name: str) -> None:
 @with_env
 def pause(env: Env, name: str) -> None:
     """Pause schedule NAME: no runs until it is resumed."""
-    _set_paused(env.config.base, name, True)
+    files.set_paused(env.config.base, name, True)
     click.echo(f"Paused schedule {name}")
 
 
@@ -147,8 +147,7 @@ def pause(env: Env, name: str) -> None:
 @with_env
 def resume(env: Env, name: str) -> None:
     """Resume schedule NAME; times that came while it was paused are not caught up."""
-    _set_paused(env.config.base, name, False)
-    sched, _ = files.read(env.config.base, name)
+    sched = files.set_paused(env.config.base, name, False)
     nxt = sched.next_after(time.time())
     click.echo(f"Resumed schedule {name}: next run {_at(now_iso(nxt))} UTC ({run_name(name, nxt)})")
 
@@ -156,12 +155,3 @@ def resume(env: Env, name: str) -> None:
 def _at(value: str | None) -> str:
     """A time to the second, for the table and messages."""
     return human(value)[:19]
-
-
-def _set_paused(base: Path, name: str, paused: bool) -> None:
-    doc, _ = files.read_raw(base, name)
-    files.read(base, name)  # refuse to touch a broken one: fix the file first
-    state = files.read_state(base, name)
-    files.write(base, name, {**doc, "paused": paused})
-    if not paused:
-        files.write_state(base, name, time.time(), state.get("last_job"))

@@ -83,6 +83,46 @@ def write(base: Path, name: str, doc: dict[str, Any]) -> None:
     _write(base, f"{name}{SUFFIX}", yaml.safe_dump(doc, sort_keys=False).encode())
 
 
+def add(
+    base: Path,
+    name: str,
+    job: Any,
+    cron: str,
+    *,
+    timezone: str = "UTC",
+    catch_up: str = "one",
+    allow_overlap: bool = False,
+    paused: bool = False,
+    replace: bool = False,
+) -> Schedule:
+    """Write schedule `name` (validated, its job as `submit` would check it); counting from now,
+    nothing before is missed. Refuses an existing one unless `replace`."""
+    import time
+
+    check_schedule_name(name)
+    if not replace and signature(base, name) is not None:
+        raise InvalidJob(f"schedule {name!r} exists already; --replace replaces it")
+    if isinstance(job, dict):
+        job = {k: v for k, v in job.items() if k != "name"}
+    doc = {"cron": cron, "timezone": timezone, "catch_up": catch_up, "allow_overlap": allow_overlap}
+    write(base, name, {**doc, "paused": paused, "job": job})
+    write_state(base, name, time.time(), None)
+    return read(base, name)[0]
+
+
+def set_paused(base: Path, name: str, paused: bool) -> Schedule:
+    """Pause or resume; what came due while paused is not caught up."""
+    import time
+
+    doc, _ = read_raw(base, name)
+    read(base, name)  # refuse to touch a broken one: fix the file first
+    state = read_state(base, name)
+    write(base, name, {**doc, "paused": paused})
+    if not paused:
+        write_state(base, name, time.time(), state.get("last_job"))
+    return read(base, name)[0]
+
+
 def remove(base: Path, name: str) -> bool:
     """Remove a schedule and its state; False if there was none."""
     removed = False
