@@ -1,13 +1,17 @@
-"""``python -m air_executor_manager [--config FILE] [--base-path DIR]``: the manager in the foreground.
+"""``python -m air_executor_manager [--config FILE] [--base-path DIR] [--standby]``: the manager in the foreground.
 
-`air-executor run` execs this; `air-executor start` runs it in the background.
+`air-executor run` execs this; `air-executor start` runs it in the background. With `--standby`
+(or `AIR_EXECUTOR_STANDBY=1`) a manager that finds another one active waits and takes over when
+that one stops or dies (README "Standby managers").
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from typing import Any
 
 from air_executor.config import Config
 from air_executor.errors import AirExecutorError
@@ -21,6 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="air-executor-manager", description=__doc__)
     parser.add_argument("--config", help="config file (default: <base>/config.yaml)")
     parser.add_argument("--base-path", help="base folder (default: .air-executor)")
+    parser.add_argument(
+        "--standby",
+        action="store_true",
+        default=os.environ.get("AIR_EXECUTOR_STANDBY", "").lower() in ("1", "true", "yes"),
+        help="if another manager is active, wait and take over when it stops",
+    )
     args = parser.parse_args(argv)
     try:
         config = Config.load(args.config, args.base_path)
@@ -28,7 +38,10 @@ def main(argv: list[str] | None = None) -> int:
 
         setup_logging(config.log_level, config.log_format)
         lock = ManagerLock(config.base)
-        lock.acquire()
+        waited: list[str] = []
+        lock.acquire(standby=_wait_notice(config, waited) if args.standby else None)
+        if waited:
+            log.info("taking over on %s: manager PID %s is gone; its runners are adopted", config.base, waited[0])
         try:
             file_format.claim_base(config.base)  # a base folder of a newer release is refused untouched
         except (AirExecutorError, OSError):
@@ -47,6 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         lock.release()
     return 0
+
+
+def _wait_notice(config: Config, waited: list[str]) -> Any:
+    def notice(pid: str) -> None:
+        waited.append(pid)
+        log.info("standby on %s: manager PID %s is active; taking over when it stops", config.base, pid)
+
+    return notice
 
 
 if __name__ == "__main__":

@@ -15,7 +15,12 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from air_executor.config import Config
-from air_executor.storage.manager_lock import launches_paused, running_manager_pid
+from air_executor.storage.manager_lock import (
+    active_manager,
+    launches_paused,
+    running_manager_pid,
+    standby_managers,
+)
 
 from air_executor_manager.metrics import heartbeat_age
 
@@ -40,6 +45,8 @@ def _handler(config: Config) -> type[BaseHTTPRequestHandler]:
                     "manager": verdict,
                     "pid": pid,
                     "base": str(config.base),
+                    "active": active_manager(config.base) if pid else None,  # "PID on HOST"
+                    "standby": standby_managers(config.base),  # managers waiting to take over
                     "last_pass_seconds_ago": None if age is None else round(age, 3),
                     # Still healthy (restarting it would not free space), but it says why nothing starts.
                     "launches_paused": launches_paused(config.base) if pid else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import uuid
@@ -83,3 +84,43 @@ def test_compose_up_runs_the_demo_job(docker_client: Any) -> None:
     assert down.returncode == 0, down.stderr
     assert not docker_client.api.containers(all=True, filters={"label": f"com.docker.compose.project={project}"})
     assert not docker_client.volumes.list(filters={"label": f"com.docker.compose.project={project}"})
+
+
+def test_the_standby_service_takes_over_a_killed_manager(docker_client: Any) -> None:
+    """`--profile standby`: the active manager's container is `docker kill`ed mid-job; the standby
+    takes over, adopts the runner containers and finishes the job, each task's side effect once."""
+    project = f"aetest{uuid.uuid4().hex[:8]}"
+    standby = f"{project}-manager-standby-1"
+    try:
+        manager_up(project, docker_client)
+        up = compose(project, "--profile", "standby", "up", "-d", "manager-standby")
+        assert up.returncode == 0, up.stderr
+        wait_for(lambda: b"standby on" in docker_client.containers.get(standby).logs(), what="the standby to wait")
+        status = compose(project, "exec", "-T", "manager-standby", "air-executor", "status")
+        assert "Standby managers: 1" in status.stdout, status.stdout + status.stderr
+        mark = 'echo "$AIR_EXECUTOR_TASK_ID" >> "$AIR_EXECUTOR_BASE_PATH/jobs/ha/marks"; sleep 1'
+        tasks = "\n".join(f"  - {{id: t{i}, command: sh, args: ['-c', '{mark}']}}" for i in range(6))
+        submit = compose(
+            project, "exec", "-T", "manager-standby", "air-executor", "submit", "-", "--name", "ha",
+            input=f"max_parallel: 2\ntasks:\n{tasks}\n",
+        )  # fmt: skip
+        assert submit.returncode == 0, submit.stderr
+        marks = "/data/.air-executor/jobs/ha/marks"
+        wait_for(lambda: compose(project, "exec", "-T", "manager-standby", "cat", marks).stdout.strip(), timeout=60)
+        docker_client.containers.get(f"{project}-manager-1").kill()
+        wait_for(
+            lambda: b"taking over on" in docker_client.containers.get(standby).logs(),
+            what="the standby to take over",
+        )
+
+        def state() -> str:
+            shown = compose(project, "exec", "-T", "manager-standby", "air-executor", "status", "--job", "ha", "--json")
+            return str(json.loads(shown.stdout)["state"]) if shown.returncode == 0 else "?"
+
+        wait_for(lambda: state() == "completed", timeout=120, what="the job to complete")
+        lines = compose(project, "exec", "-T", "manager-standby", "cat", marks).stdout.split()
+        assert sorted(lines) == [f"t{i}" for i in range(6)], lines  # each task ran once
+    finally:
+        down = compose(project, "--profile", "standby", "down", "-v", "--remove-orphans")
+    assert down.returncode == 0, down.stderr
+    assert not docker_client.api.containers(all=True, filters={"label": f"com.docker.compose.project={project}"})

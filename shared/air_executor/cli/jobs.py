@@ -19,7 +19,13 @@ from air_executor.core.clock import human, now_iso, parse_iso
 from air_executor.core.retention import parse_duration
 from air_executor.core.task_rules import PRIORITY
 from air_executor.report import format_results, summarise
-from air_executor.storage.manager_lock import launches_paused, pool_use, running_manager_pid
+from air_executor.storage.manager_lock import (
+    active_manager,
+    launches_paused,
+    pool_use,
+    running_manager_pid,
+    standby_managers,
+)
 from air_executor.storage.names import check_job_name
 
 
@@ -38,8 +44,12 @@ def status(env: Env, job: str | None, as_json: bool) -> None:
     console = make_console()
     plain = not console.is_terminal
     pid = running_manager_pid(env.config.base)
-    manager = f"running (PID {pid})" if pid else "not running"
+    where = active_manager(env.config.base) if pid else None
+    manager = f"running (PID {where or pid})" if pid else "not running"
     console.print(styled(f"Manager: {manager} — base {env.config.base}"), soft_wrap=True)
+    standbys = standby_managers(env.config.base)
+    if standbys:
+        console.print(styled(f"Standby managers: {len(standbys)} (PID {', PID '.join(standbys)})"), soft_wrap=True)
     paused = launches_paused(env.config.base) if pid else None
     if paused:
         console.print(styled(f"Launches paused: {paused}", "bold yellow"), soft_wrap=True)

@@ -105,11 +105,18 @@ def _still_running(pid: int) -> bool:
 
 
 @click.command()
+@click.option(
+    "--standby",
+    is_flag=True,
+    envvar="AIR_EXECUTOR_STANDBY",
+    help="If a manager is active on the base folder, wait and take over when it stops or dies.",
+)
 @with_env
-def run(env: Env) -> None:
+def run(env: Env, standby: bool) -> None:
     """Run the job manager in the foreground (for containers and supervisors)."""
-    _refuse_if_running(env)
-    argv = _manager_argv(env)
+    if not standby:
+        _refuse_if_running(env)
+    argv = _manager_argv(env) + (["--standby"] if standby else [])
     sys.stdout.flush()
     os.execv(argv[0], argv)
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+import socket
+import stat
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from air_executor.errors import ManagerError
@@ -23,17 +26,25 @@ class ManagerLock:
         self.path = base / PID_FILE
         self._fd: int | None = None
 
-    def acquire(self) -> None:
+    def acquire(self, standby: Callable[[str], None] | None = None) -> None:
+        """Take the lock. Held by another manager: refuse, or with `standby`, say so (it gets the
+        holder's PID) and wait until the lock is free: the holder stopped or died (README "Standby
+        managers")."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             pid = os.read(fd, 32).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise ManagerError(f"another manager is already running on {self.path.parent} (PID {pid})") from None
+            if standby is None:
+                os.close(fd)
+                raise ManagerError(f"another manager is already running on {self.path.parent} (PID {pid})") from None
+            with StandbyMark(self.path.parent):
+                standby(pid)
+                fcntl.flock(fd, fcntl.LOCK_EX)  # the kernel hands it over when the holder's last fd closes
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        _write_small(self.path.parent / ACTIVE_FILE, f"{os.getpid()} {socket.gethostname()}\n")
         self._fd = fd
 
     def release(self) -> None:
@@ -41,6 +52,76 @@ class ManagerLock:
             os.ftruncate(self._fd, 0)
             os.close(self._fd)
             self._fd = None
+
+
+ACTIVE_FILE = "manager.active"  # "PID HOST" of the manager holding the lock (hosts differ on shared volumes)
+STANDBY_PREFIX = "manager.standby."
+
+
+class StandbyMark:
+    """`<base>/manager.standby.<host>.<pid>`, locked while this manager waits: status counts the
+    locked ones (a dead standby's file is unlocked, so it never counts)."""
+
+    def __init__(self, base: Path) -> None:
+        self.path = base / f"{STANDBY_PREFIX}{socket.gethostname()}.{os.getpid()}"
+        self._fd: int | None = None
+
+    def __enter__(self) -> StandbyMark:
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+        if self._fd is not None:
+            os.close(self._fd)
+
+
+def active_manager(base: Path) -> str | None:
+    """`PID on HOST` of the manager holding `base` as it wrote it, or None."""
+    text = _read_small(base / ACTIVE_FILE)
+    parts = text.split() if text else []
+    return f"{parts[0]} on {parts[1]}" if len(parts) == 2 and parts[0].isdigit() else None
+
+
+def standby_managers(base: Path) -> list[str]:
+    """`PID on HOST` of each manager waiting to take over `base` (its mark is locked)."""
+    found = []
+    try:
+        names = sorted(n for n in os.listdir(base) if n.startswith(STANDBY_PREFIX))
+    except OSError:
+        return []
+    for name in names:
+        host, _, pid = name[len(STANDBY_PREFIX) :].rpartition(".")
+        try:
+            fd = os.open(base / name, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                found.append(f"{pid} on {host}")  # locked: its manager waits
+                continue
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+    return found
+
+
+def _write_small(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # status shows less; the lock is what counts
 
 
 UNKNOWN = 0  # a manager holds the lock but its PID is not written (yet)
