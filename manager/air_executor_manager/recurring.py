@@ -61,7 +61,7 @@ class Recurring:
     def _load(self, name: str, sig: tuple[int, ...] | None, before: Entry | None) -> Entry:
         try:
             schedule, mtime = files.read(self.base, name)
-        except AirExecutorError as exc:
+        except (AirExecutorError, OSError) as exc:
             log.error("schedule %s: %s; it makes no runs until the file is fixed", name, exc)
             return Entry(sig)
         state = files.read_state(self.base, name)
@@ -84,7 +84,12 @@ class Recurring:
         for name, entry in self.entries.items():
             if entry.due is None or entry.due > now or entry.schedule is None:
                 continue
-            job = self._fire(name, entry, entry.schedule, now)
+            try:
+                job = self._fire(name, entry, entry.schedule, now)
+            except Exception as exc:  # one schedule's odd data must never stop the manager or the others
+                log.exception("schedule %s: %s; it makes no more runs until its file changes", name, exc)
+                entry.due = None
+                continue
             if job is not None:
                 made.append(job)
         return made

@@ -110,10 +110,19 @@ def test_bad_schedule_files_are_logged_and_harm_nothing(base: Base, manager: Man
     import os
 
     os.mkfifo(folder / "fifo.yaml")
+    # A few kilobytes that a YAML loader with aliases would expand into billions of items, and a deep nest.
+    laughs = ["a: &a [x, x, x, x, x, x, x, x, x, x]"] + [
+        f"{c}: &{c} [{', '.join(['*' + p] * 10)}]" for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+    ]
+    (folder / "laughs.yaml").write_text("\n".join(laughs) + "\ncron: '* * * * *'\njob: *i\n")
+    (folder / "deep.yaml").write_text("cron: '* * * * *'\njob: " + "[" * 100_000 + "]" * 100_000 + "\n")
     _write(base, "good", cron="* * * * * *")
     wait_for(lambda: _runs(base, "good"), what="the good schedule's run")
     wait_for(lambda: "schedule broken: schedule 'broken' is invalid: cron: must be a cron" in manager.log())
     assert "schedule fifo:" in manager.log() and "is not a regular file" in manager.log()
+    assert "aliases (*name) are not allowed in a schedule file" in manager.log()
+    assert "schedule deep:" in manager.log()
+    assert manager.proc is not None and manager.proc.poll() is None
     listing = cli("schedule", "list", base=base)
     assert listing.returncode == 0 and "broken: schedule 'broken' is invalid" in listing.stdout
 

@@ -62,11 +62,34 @@ def read_raw(base: Path, name: str) -> tuple[Any, float]:
     finally:
         os.close(fd)
     try:
-        return yaml.safe_load(text), st.st_mtime
+        return yaml.load(text, Loader=_no_alias_loader()), st.st_mtime  # noqa: S506 (a SafeLoader without aliases)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise InvalidJob(f"schedule {name!r}: {path} is not valid YAML{where}") from None
+        raise InvalidJob(f"schedule {name!r}: {path} is not valid YAML{where}: {_problem(exc)}") from None
+    except RecursionError:
+        raise InvalidJob(f"schedule {name!r}: {path} is nested too deeply") from None
+
+
+def _problem(exc: Exception) -> str:
+    return str(getattr(exc, "problem", None) or exc).splitlines()[0]
+
+
+def _no_alias_loader() -> Any:
+    """yaml's SafeLoader refusing anchors' aliases: a file anyone on the volume can write must not
+    expand a few kilobytes into gigabytes (the "billion laughs")."""
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(
+                    None, None, "aliases (*name) are not allowed in a schedule file", event.start_mark
+                )
+            return super().compose_node(parent, index)
+
+    return NoAliasLoader
 
 
 def read(base: Path, name: str) -> tuple[Schedule, float]:
