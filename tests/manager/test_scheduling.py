@@ -97,8 +97,9 @@ def test_pool_slots_count_against_the_pool(base: Base, manager: ManagerProcess, 
         "migrate",
         [
             mark_task("big", marks, sleep=0.3, pool="db", pool_slots=2),
-            mark_task("s1", marks, sleep=0.3, pool="db"),
-            mark_task("s2", marks, sleep=0.3, pool="db"),
+            # The two one-slot tasks meet at a barrier: they can only finish by running together.
+            mark_task("s1", marks, sleep=0.3, pool="db", barrier=tmp_path / "meet", need=2),
+            mark_task("s2", marks, sleep=0.3, pool="db", barrier=tmp_path / "meet", need=2),
         ],
         max_parallel=3,
     )
