@@ -36,7 +36,7 @@ def test_the_standby_takes_over_a_killed_manager_and_nothing_runs_twice(base: Ba
     try:
         host = socket.gethostname()
         shown = cli("status", base=base).stdout
-        assert f"Manager: running (PID {active.proc.pid} on {host})" in shown  # type: ignore[union-attr]
+        assert f"Manager: running (PID {active.proc.pid}) on {host}" in shown  # type: ignore[union-attr]
         assert f"Standby managers: 1 (PID {waiting.pid} on {host})" in shown
         marks = writable_dir(tmp_path / "m") / "marks"
         tasks = [mark_task(f"t{i}", marks, sleep=0.4) for i in range(8)]
@@ -48,7 +48,7 @@ def test_the_standby_takes_over_a_killed_manager_and_nothing_runs_twice(base: Ba
         runs = read_intervals(marks)  # refuses a task that started twice
         assert sorted(runs) == sorted(f"t{i}" for i in range(8))
         shown = cli("status", base=base).stdout
-        assert f"Manager: running (PID {waiting.pid} on {host})" in shown and "Standby managers" not in shown
+        assert f"Manager: running (PID {waiting.pid}) on {host}" in shown and "Standby managers" not in shown
     finally:
         waiting.send_signal(signal.SIGTERM)
         waiting.wait(timeout=30)

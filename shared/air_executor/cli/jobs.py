@@ -45,7 +45,8 @@ def status(env: Env, job: str | None, as_json: bool) -> None:
     plain = not console.is_terminal
     pid = running_manager_pid(env.config.base)
     where = active_manager(env.config.base) if pid else None
-    manager = f"running (PID {where or pid})" if pid else "not running"
+    host = f" on {where.split(' on ', 1)[1]}" if where and where.startswith(f"{pid} on ") else ""
+    manager = f"running (PID {pid}){host}" if pid else "not running"
     console.print(styled(f"Manager: {manager} — base {env.config.base}"), soft_wrap=True)
     standbys = standby_managers(env.config.base)
     if standbys:
