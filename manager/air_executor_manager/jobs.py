@@ -260,13 +260,11 @@ class JobModel:
 
     @property
     def max_parallel(self) -> int:
-        value = self.state.get("max_parallel")
-        return value if isinstance(value, int) and not isinstance(value, bool) else self.config.max_parallel
+        return _whole(self.state.get("max_parallel"), self.config.max_parallel)
 
     @property
     def priority(self) -> int:
-        value = self.state.get("priority")
-        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+        return _whole(self.state.get("priority"), 0)
 
     def starts_at(self) -> float | None:
         """When the job's `not_before` lets it start, if that is still to come."""
@@ -422,9 +420,7 @@ class JobModel:
 
     def _make_ready(self, pos: int) -> None:
         task = self.tasks[pos]
-        priority = task.get("priority", 0)
-        priority = priority if isinstance(priority, int) and not isinstance(priority, bool) else 0
-        self.ready.add(pos, priority, *_pool_of(task), time.time())
+        self.ready.add(pos, _whole(task.get("priority"), 0), *_pool_of(task), time.time())
 
     def _changed(self, pos: int, before: str) -> None:
         """A task's status went from `before` to what it is: counts, dependents, readiness follow."""
@@ -467,8 +463,13 @@ class JobModel:
 
 def _pool_of(task: Doc) -> tuple[str | None, int]:
     """The pool a task needs and how many of its slots (checked valid before it is ever ready)."""
-    pool, slots = task.get("pool"), task.get("pool_slots", 1)
-    return (pool if isinstance(pool, str) else None), (slots if isinstance(slots, int) and slots > 0 else 1)
+    pool, slots = task.get("pool"), _whole(task.get("pool_slots"), 1)
+    return (pool if isinstance(pool, str) else None), (slots if slots > 0 else 1)
+
+
+def _whole(value: Any, default: int) -> int:
+    """A whole number from a document, or `default` for anything else (a bool is not one)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 def _status(task: Doc) -> str:

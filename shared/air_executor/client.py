@@ -91,8 +91,9 @@ def create_job(
         job = Job(name=name, **options)
     except ValidationError as exc:
         raise InvalidJob(f"job {name!r} is invalid: {describe_validation_error(exc)}") from None
-    for where, doc in [(f"job {name!r}", job.to_dict()), *((f"job {name!r}: task {d['id']!r}", d) for d in docs)]:
-        refuse_past(where, doc.get("not_before"))
+    refuse_past(f"job {name!r}", job.not_before)
+    for doc in docs:
+        refuse_past(f"job {name!r}: task {doc['id']!r}", doc.get("not_before"))
     if job.max_tasks is not None and len(docs) > job.max_tasks:
         # The job's own cap on its tasks (dynamic ones included) holds from the start. The config's
         # max_tasks_per_job guards what tasks queue, not what a job is written with (10,000 is fine).
@@ -113,10 +114,7 @@ def submit_spec(store: FileStore, spec: Any, name: str | None = None) -> dict[st
         raise InvalidJob("the job has no name: add 'name:' to the file or pass --name")
     if "tasks" not in spec:
         raise InvalidJob(f"job {job_name!r} has no 'tasks' list")
-    tasks = spec.pop("tasks")
-    if isinstance(tasks, list):
-        tasks = [with_submit_dir(task) for task in tasks]
-    return create_job(store, job_name, tasks, **spec)
+    return create_job(store, job_name, with_submit_dirs(spec.pop("tasks")), **spec)
 
 
 # What a job file or a client may not set: Air-Executor writes these.
@@ -443,6 +441,11 @@ def with_submit_dir(spec: Any) -> Any:
     return {**spec, "submit_dir": here}
 
 
+def with_submit_dirs(tasks: Any) -> Any:
+    """`with_submit_dir` on each task of a list (anything else is left for the checks to refuse)."""
+    return [with_submit_dir(task) for task in tasks] if isinstance(tasks, list) else tasks
+
+
 # -- operating on whole jobs -------------------------------------------------------------
 
 
@@ -509,9 +512,7 @@ class Client:
 
         Each task records the folder this is called from as its `submit_dir`.
         """
-        if isinstance(tasks, list):
-            tasks = [with_submit_dir(task) for task in tasks]
-        return str(create_job(self.store, job_name, tasks, **options)["id"])
+        return str(create_job(self.store, job_name, with_submit_dirs(tasks), **options)["id"])
 
     def add_task(self, job_name: str, command: str, args: Sequence[str] = (), **fields: Any) -> str:
         """Queue one task; unknown fields (a typo like `dependancies`) are refused."""
@@ -539,9 +540,8 @@ class Client:
         from air_executor.storage import schedules
 
         settings = {k: options.pop(k) for k in ("timezone", "catch_up", "allow_overlap", "paused") if k in options}
-        if isinstance(tasks, list):
-            tasks = [with_submit_dir(task) for task in tasks]
-        schedules.add(self.store.base_path, name, {**options, "tasks": tasks}, cron, replace=replace, **settings)
+        job = {**options, "tasks": with_submit_dirs(tasks)}
+        schedules.add(self.store.base_path, name, job, cron, replace=replace, **settings)
 
     def pause_schedule(self, name: str, paused: bool = True) -> None:
         from air_executor.storage import schedules

@@ -20,6 +20,16 @@ def _starts(base: Base, *jobs: str) -> list[str]:
     return [name for _, name in sorted(started)]
 
 
+def run_to_completion(base: Base, *jobs: str) -> None:
+    """Start a manager on jobs already written, wait until each has completed, stop it."""
+    manager = ManagerProcess(base).start()
+    try:
+        for job in jobs:
+            assert base.wait_state(job)["state"] == "completed", manager.log()
+    finally:
+        manager.stop()
+
+
 def test_a_higher_priority_job_written_later_starts_first(base: Base, tmp_path: Path) -> None:
     """One runner slot, jobs written while no manager runs: the later, higher-priority job goes first,
     though fair share alone (same runners, same last launch) would pick the other by name."""
@@ -27,12 +37,7 @@ def test_a_higher_priority_job_written_later_starts_first(base: Base, tmp_path: 
     marks = writable_dir(tmp_path / "m") / "marks"
     base.submit("a-low", [mark_task("l1", marks), mark_task("l2", marks)], max_parallel=2)
     base.submit("b-high", [mark_task("h1", marks), mark_task("h2", marks)], max_parallel=2, priority=5)
-    manager = ManagerProcess(base).start()
-    try:
-        for job in ("a-low", "b-high"):
-            assert base.wait_state(job)["state"] == "completed", manager.log()
-    finally:
-        manager.stop()
+    run_to_completion(base, "a-low", "b-high")
     assert _starts(base, "a-low", "b-high") == ["b-high/h1", "b-high/h2", "a-low/l1", "a-low/l2"]
     assert max_overlap(read_intervals(marks).values()) == 1
 
@@ -46,12 +51,7 @@ def test_task_priorities_order_a_job_and_equal_jobs_share_slots(base: Base, tmp_
         [mark_task("a", marks), mark_task("b", marks, priority=10), mark_task("c", marks, priority=5)],
     )
     base.submit("other", [mark_task("x", marks), mark_task("y", marks)])
-    manager = ManagerProcess(base).start()
-    try:
-        for job in ("ordered", "other"):
-            assert base.wait_state(job)["state"] == "completed", manager.log()
-    finally:
-        manager.stop()
+    run_to_completion(base, "ordered", "other")
     order = _starts(base, "ordered", "other")
     assert [o for o in order if o.startswith("ordered/")] == ["ordered/b", "ordered/c", "ordered/a"]
     # b's priority 10 ranks "ordered" first while it is ready; then the two jobs share the slot.

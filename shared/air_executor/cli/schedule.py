@@ -50,11 +50,11 @@ def add(
 ) -> None:
     """Add schedule NAME running the job in FILE (YAML or JSON as for submit; its name is not used)."""
     from air_executor.cli.jobs import _read_job_file
-    from air_executor.client import with_submit_dir
+    from air_executor.client import with_submit_dirs
 
     job = _read_job_file(file)
-    if isinstance(job, dict) and isinstance(job.get("tasks"), list):  # its runs' tasks run where it was added
-        job = {**job, "tasks": [with_submit_dir(task) for task in job["tasks"]]}
+    if isinstance(job, dict) and "tasks" in job:  # its runs' tasks run where it was added
+        job = {**job, "tasks": with_submit_dirs(job["tasks"])}
     sched = files.add(
         env.config.base,
         name,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from prefect import artifacts, get_run_logger, task
@@ -81,6 +82,17 @@ class _Follow:
             why = f": {item['error']}" if item.get("error") else ""
             self.log.warning("  task %s %s%s%s", item.get("id"), status, detail, why)
 
+    @contextmanager
+    def watching(self) -> Iterator[None]:
+        """Around the wait: a stop from outside (Prefect's cancellation, SIGTERM, Ctrl-C: not an error of
+        the wait itself) cancels the job on the way out."""
+        try:
+            yield
+        except BaseException as exc:
+            if not isinstance(exc, Exception):
+                self.abandon(exc)
+            raise
+
     def abandon(self, why: BaseException) -> None:
         """The Prefect run is going away (cancelled, killed, interrupted): the job must not run on unseen."""
         try:
@@ -119,11 +131,6 @@ def _artifact_key(job: str) -> str:
     return "air-executor-" + "".join(c if c.isalnum() else "-" for c in job.lower())
 
 
-def _gone(exc: BaseException) -> bool:
-    """A stop from outside (cancellation, SIGTERM, Ctrl-C), not an error of the wait itself."""
-    return not isinstance(exc, Exception)
-
-
 @task(name="air-executor-job", retries=0)
 def run_air_executor_job(
     job_name: str,
@@ -146,13 +153,9 @@ def run_air_executor_job(
     """
     follow = _Follow(job_name, base_path, timeout)
     follow.begin(tasks, job_options or {}, if_exists)
-    try:
+    with follow.watching():
         while not follow.look():
             time.sleep(poll_interval)
-    except BaseException as exc:
-        if _gone(exc):
-            follow.abandon(exc)
-        raise
     artifacts.create_markdown_artifact(**follow.report())
     return follow.outcome(fail_on_job_failure)
 
@@ -172,13 +175,9 @@ async def arun_air_executor_job(
     """`run_air_executor_job` for async flows: waits with asyncio, so other tasks run meanwhile."""
     follow = _Follow(job_name, base_path, timeout)
     follow.begin(tasks, job_options or {}, if_exists)
-    try:
+    with follow.watching():
         while not follow.look():
             await asyncio.sleep(poll_interval)
-    except BaseException as exc:
-        if _gone(exc):
-            follow.abandon(exc)
-        raise
     # In a coroutine Prefect's artifact helpers are coroutines too (acreate_* in newer releases).
     create = getattr(artifacts, "acreate_markdown_artifact", artifacts.create_markdown_artifact)
     await create(**follow.report())
