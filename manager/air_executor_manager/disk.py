@@ -13,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from air_executor.storage.manager_lock import PAUSED_FILE
+from air_executor.storage.manager_lock import PAUSED_FILE, write_small
 
 log = logging.getLogger("air_executor.manager")
 
@@ -54,7 +54,7 @@ class DiskGuard:
         if reason is not None:
             log.warning("launches paused: %s", reason)
             try:
-                path.write_text(reason + "\n")
+                write_small(path, (reason + "\n").encode())
             except OSError:
                 pass  # the volume is full: the log and the health check still say it
         else:

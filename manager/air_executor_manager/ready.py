@@ -13,12 +13,11 @@ import heapq
 import itertools
 import json
 import logging
-import os
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from air_executor.storage.manager_lock import POOLS_FILE
+from air_executor.storage.manager_lock import POOLS_FILE, write_small
 
 log = logging.getLogger("air_executor.manager")
 
@@ -132,10 +131,8 @@ class PoolUse:
         if not self.sizes or view == self._published:
             return
         path = base / POOLS_FILE
-        tmp = path.with_name(f".{POOLS_FILE}.{os.getpid()}")
         try:
-            tmp.write_text(json.dumps(view))
-            os.replace(tmp, path)
+            write_small(path, json.dumps(view).encode())
             self._published = view
         except OSError as exc:  # a full volume: status shows less, nothing else suffers
             log.debug("cannot write %s: %s", path, exc)

@@ -60,7 +60,8 @@ def claim_base(base: str | os.PathLike[str]) -> None:
             raise NewerFormat(refusal(f"the base folder {os.fspath(base)}", text))
         if version == FORMAT_VERSION:
             return
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as file:
-        file.write(f"{FORMAT_VERSION}\n")
-    os.replace(tmp, path)
+    from pathlib import Path
+
+    from air_executor.storage.manager_lock import write_small
+
+    write_small(Path(path), f"{FORMAT_VERSION}\n".encode())

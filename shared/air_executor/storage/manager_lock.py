@@ -44,7 +44,10 @@ class ManagerLock:
                 fcntl.flock(fd, fcntl.LOCK_EX)  # the kernel hands it over when the holder's last fd closes
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        _write_small(self.path.parent / ACTIVE_FILE, f"{os.getpid()} {socket.gethostname()}\n")
+        try:
+            write_small(self.path.parent / ACTIVE_FILE, f"{os.getpid()} {socket.gethostname()}\n".encode())
+        except OSError:
+            pass  # status shows less; the lock is what counts
         self._fd = fd
 
     def release(self) -> None:
@@ -114,14 +117,25 @@ def standby_managers(base: Path) -> list[str]:
     return found
 
 
-def _write_small(path: Path, text: str) -> None:
+def write_small(path: Path, data: bytes, *, durable: bool = False) -> None:
+    """Replace a small file beside the job folders (manager.*, format, schedules/), where job authors
+    may plant links: the temporary file is made anew (never written through a link of its name), and
+    the rename replaces a link at `path` itself, never what it points at. OSError when it cannot."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # status shows less; the lock is what counts
+        os.unlink(tmp)  # a leftover, or a planted link
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if durable:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
 
 
 UNKNOWN = 0  # a manager holds the lock but its PID is not written (yet)

@@ -15,6 +15,7 @@ from typing import Any
 from air_executor.core.clock import now_iso, parse_iso
 from air_executor.core.schedule import MAX_FILE_BYTES, SCHEDULES_DIR, STATE_SUFFIX, Schedule, check_schedule_name
 from air_executor.errors import InvalidJob
+from air_executor.storage.manager_lock import write_small
 
 SUFFIX = ".yaml"
 _SAFE = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -186,17 +187,5 @@ def write_state(base: Path, name: str, last_due: float, last_job: str | None) ->
 
 
 def _write(base: Path, file: str, data: bytes) -> None:
-    where = folder(base)
-    where.mkdir(parents=True, exist_ok=True)
-    tmp = where / f".{file}.{os.getpid()}.tmp"
-    try:
-        os.unlink(tmp)  # a leftover (or a planted link) of that name: never written through
-    except FileNotFoundError:
-        pass
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _SAFE, 0o644)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, where / file)
+    folder(base).mkdir(parents=True, exist_ok=True)
+    write_small(folder(base) / file, data, durable=True)
