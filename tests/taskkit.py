@@ -9,7 +9,9 @@ never from how long something took.
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
 import sys
 import urllib.request
 from pathlib import Path
@@ -227,3 +229,19 @@ def scrape_soon(port: int) -> Samples:
 
 def metric(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def standby(base: Any) -> subprocess.Popen[bytes]:
+    """`air-executor run --standby` on `base` in the background, logging to base/standby.log."""
+    from conftest import CLI, wait_for
+
+    log = open(base.path / "standby.log", "ab")  # noqa: SIM115 (the process holds it)
+    proc = subprocess.Popen(
+        [CLI, "run", "--standby"],
+        stdout=log,
+        stderr=log,
+        env={**os.environ, "AIR_EXECUTOR_BASE_PATH": str(base.path)},
+        start_new_session=True,
+    )
+    wait_for(lambda: "standby on" in (base.path / "standby.log").read_text(), what="the standby to wait")
+    return proc

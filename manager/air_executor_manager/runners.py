@@ -140,6 +140,9 @@ class RunnerBook:
     def lost_reason(self, runner: Runner | None, state: RunnerState | None) -> str:
         """Why a runner is lost, in words, with what the launcher knows of how it ended."""
         if state is not None and state.details.get("never_started"):
+            why = state.details.get("start_error")
+            if why:  # the Swarm launcher's: what Swarm said (no node fits, no such image)
+                return f"runner never started: {why}"
             return f"runner container never started within {self.config.runner_start_timeout:g} s"
         if runner is None or state is None:
             error = "runner is gone (its process or container no longer exists)"

@@ -22,7 +22,7 @@ from air_executor.config_file import (  # noqa: F401  (re-exported)
     DEFAULT_MAX_TASKS_PER_JOB,
     ENV_PREFIX,
 )
-from air_executor.core.container import ContainerOptions, ExtraMount
+from air_executor.core.container import ContainerOptions, ExtraMount, SwarmSettings
 from air_executor.core.policy import TaskPolicy
 from air_executor.core.retention import DURATION_RULE, Retention, RetentionRule
 from air_executor.core.task_rules import POOL_NAME
@@ -56,7 +56,9 @@ class Config(BaseModel):
     max_tasks_per_job: int = setting(DEFAULT_MAX_TASKS_PER_JOB, "a whole number between 1 and 100000", ge=1, le=100_000)
     max_spawn_depth: int = setting(DEFAULT_MAX_SPAWN_DEPTH, "a whole number between 0 and 100", ge=0, le=100)
     # Launching runners.
-    launcher: Literal["subprocess", "docker", "auto"] = setting("subprocess", "one of 'subprocess', 'docker', 'auto'")
+    launcher: Literal["subprocess", "docker", "swarm", "auto"] = setting(
+        "subprocess", "one of 'subprocess', 'docker', 'swarm', 'auto'"
+    )
     runner_image: str = setting("air-executor-runner:latest", "an image name such as 'air-executor-runner:latest'")
     runner_cpus: float | None = setting(None, "a number of CPUs above 0 and at most 256, or null", gt=0, le=256)
     runner_memory: str | None = setting(
@@ -68,6 +70,8 @@ class Config(BaseModel):
         pattern=r"^[1-9][0-9]*(:[0-9]+)?$",
     )
     container_options: ContainerOptions = setting(ContainerOptions, "a mapping of container options")
+    # The Swarm launcher (README "Scaling out"): its volume and where its runner services go.
+    swarm: SwarmSettings = setting(SwarmSettings, "a mapping of Swarm launcher settings")
     # Runners started warm (README "Warm starts"): subprocess runners forked from a server with the
     # runner loaded; Docker runners started ahead for a job's next task, at most warm_containers at once.
     warm_start: bool = setting(True, "true or false")
@@ -202,6 +206,12 @@ NESTED_RULES = {
     "container_options.mounts": "a list of mounts, each {source, target, type, read_only}",
     "container_options.pids_limit": "a whole number between 16 and 1000000",
     "container_options.read_only_root": "true or false",
+    "container_options.placement": "a list of Swarm constraints such as 'node.labels.gpu==true'",
+    "swarm.volume": "a volume name (letters, digits, '_', '.', '-'), or null",
+    "swarm.volume_driver": "a volume driver name such as 'local'",
+    "swarm.volume_options": "a mapping of driver option names to strings",
+    "swarm.constraints": "a list of Swarm constraints such as 'node.role==worker'",
+    "swarm.preferences": "a list of node labels to spread over, such as 'node.labels.zone'",
     "container_options.mounts.source": "a host path or volume name",
     "container_options.mounts.target": "an absolute path in the container",
     "container_options.mounts.type": "one of 'bind', 'volume'",
@@ -226,12 +236,14 @@ NESTED_RULES = {
     "task_policy.max_memory": "a size such as '4g' (digits, then b, k, m or g), or null",
     "task_policy.max_shm_size": "a size such as '1g' (digits, then b, k, m or g), or null",
     "task_policy.max_pids": "a whole number between 16 and 1000000, or null",
+    "task_policy.placement": "a list of constraint patterns such as 'node.labels.gpu==*'",
 }
 _MODELS: dict[tuple[str, ...], type[BaseModel]] = {
     (): Config,
     ("container_options",): ContainerOptions,
     ("container_options", "mounts"): ExtraMount,
     ("task_policy",): TaskPolicy,
+    ("swarm",): SwarmSettings,
     ("retention",): Retention,
     ("retention", "completed"): RetentionRule,
     ("retention", "failed"): RetentionRule,

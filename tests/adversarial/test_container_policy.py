@@ -26,6 +26,7 @@ REFUSED = [
     ({"cpus": 4}, "cpus 4 (more than 1)", "max_cpus"),
     ({"memory": "1g"}, "memory 1g (more than 256m)", "max_memory"),
     ({"container_options": {"pids_limit": 5000}}, "pids_limit 5000 (more than 100)", "max_pids"),
+    ({"container_options": {"placement": ["node.hostname==ci-1"]}}, "placement 'node.hostname==ci-1'", "placement"),
 ]
 
 
@@ -84,6 +85,17 @@ def test_the_policy_grants_what_it_lists_and_no_more() -> None:
         check_task({"id": "t", "command": "x", "container_options": {"mounts": [writable]}}, config)
     with pytest.raises(PolicyRefused, match="max_memory"):
         check_task({"id": "t", "command": "x", "memory": "3g"}, config)
+
+
+def test_placement_is_granted_only_within_the_policys_patterns() -> None:
+    """A task's Swarm constraints must each match one of task_policy.placement's patterns (spaces
+    around the operator do not matter); a near miss is refused, naming the constraint."""
+    config = _config(task_policy={"placement": ["node.labels.gpu==*", "node.platform.arch==x86_64"]})
+    granted = ["node.labels.gpu==true", "node.labels.gpu == a100", "node.platform.arch==x86_64"]
+    check_task({"id": "t", "command": "x", "container_options": {"placement": granted}}, config)
+    for asked in ("node.labels.gpux==1", "node.labels.gpu!=true", "node.platform.arch==arm64", "node.role==manager"):
+        with pytest.raises(PolicyRefused, match=f"placement '{asked}'"):
+            check_task({"id": "t", "command": "x", "container_options": {"placement": [asked]}}, config)
 
 
 def test_a_task_may_not_undo_the_configs_own_narrowing() -> None:

@@ -22,6 +22,11 @@ BAD_JOB_FILES = [
     ("unknown-dep", {"name": "t-dep", "tasks": [{"command": "echo", "dependencies": ["zz"]}]}, "unknown task 'zz'"),
     ("cycle", {"name": "t-cyc", "tasks": [{"id": "a", "command": "echo", "dependencies": ["a"]}]}, "cycle a -> a"),
     ("not-a-mapping", ["echo"], "a job file must hold a mapping"),
+    (
+        "bad-placement",
+        {"name": "t-place", "tasks": [{"id": "a", "command": "echo", "container_options": {"placement": ["gpu"]}}]},
+        "container_options.placement.0: must be a Swarm constraint such as 'node.labels.gpu==true', got 'gpu'",
+    ),
 ]
 
 JSON_TOO = {"slash", "tasks-not-a-list", "no-command", "duplicate-ids"}

@@ -47,6 +47,8 @@ BAD_FILES = [
         "container_options: {mounts: [{source: /x, target: /y, mode: rw}]}\n",
         "container_options.mounts: unknown option 'mode' (known: source, target, type, read_only)",
     ),
+    ("swarm: {volume: 'a/b'}\n", "swarm.volume must be a volume name (letters, digits, '_', '.', '-'), or null"),
+    ("swarm: {constraints: [gpu]}\n", "swarm.constraints must be a list of Swarm constraints such as 'node.role=="),
 ]
 
 

@@ -1,4 +1,4 @@
-"""One suite, both launchers: what a task sees and how jobs end must not depend on the launcher."""
+"""One suite, every launcher: what a task sees and how jobs end must not depend on the launcher."""
 
 from __future__ import annotations
 
@@ -9,22 +9,33 @@ import pytest
 from conftest import Base, ManagerProcess, parse_time, wait_for
 
 
-@pytest.fixture(params=["subprocess", "subprocess-cold", pytest.param("docker", marks=pytest.mark.docker)])
+@pytest.fixture(
+    params=[
+        "subprocess",
+        "subprocess-cold",
+        pytest.param("docker", marks=pytest.mark.docker),
+        pytest.param("swarm", marks=pytest.mark.docker),
+    ]
+)
 def launched(request: pytest.FixtureRequest, base: Base) -> Iterator[tuple[Base, ManagerProcess]]:
     """A running manager using each launcher in turn (subprocess runners warm, the default, and
-    cold); no runner container may be left afterwards."""
+    cold; Docker containers; Swarm services); no runner container or service may be left afterwards."""
     client = None
     if request.param == "subprocess-cold":
         base.config(warm_start=False)
-    if request.param == "docker":
-        client = request.getfixturevalue("docker_client")
-        base.config(launcher="docker", runner_image="air-executor-runner:latest")
+    if request.param in ("docker", "swarm"):
+        client = request.getfixturevalue("docker_client" if request.param == "docker" else "swarm")
+        base.config(launcher=request.param, runner_image="air-executor-runner:latest")
     manager = ManagerProcess(base).start()
     yield base, manager
     if client is not None:
-        from containers.conftest import our_containers
+        from containers.conftest import our_containers, our_services
 
-        wait_for(lambda: not our_containers(client, str(base.path)), timeout=30, what="runner containers to be removed")
+        wait_for(
+            lambda: not our_containers(client, str(base.path)) and not our_services(client, str(base.path)),
+            timeout=30,
+            what="runner containers and services to be removed",
+        )
     manager.stop()
 
 

@@ -4,29 +4,14 @@ and no task runs twice (each task's side effect is counted from what it recorded
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
-from conftest import CLI, Base, ManagerProcess, cli, wait_for
-from taskkit import mark_task, read_intervals, writable_dir
-
-
-def standby(base: Base) -> subprocess.Popen[bytes]:
-    """`air-executor run --standby` in the background, logging to its own file."""
-    log = open(base.path / "standby.log", "ab")  # noqa: SIM115 (the process holds it)
-    proc = subprocess.Popen(
-        [CLI, "run", "--standby"],
-        stdout=log,
-        stderr=log,
-        env={**os.environ, "AIR_EXECUTOR_BASE_PATH": str(base.path)},
-        start_new_session=True,
-    )
-    wait_for(lambda: "standby on" in (base.path / "standby.log").read_text(), what="the standby to wait")
-    return proc
+from conftest import Base, ManagerProcess, cli, wait_for
+from taskkit import mark_task, read_intervals, standby, writable_dir
 
 
 def test_the_standby_takes_over_a_killed_manager_and_nothing_runs_twice(base: Base, tmp_path: Path) -> None:

@@ -21,6 +21,12 @@ OUT_OF_RANGE = [
     ("log_level: LOUD", "log_level", "one of 'DEBUG', 'INFO'"),
     ("poll_interval: soon", "poll_interval", "between 1 and 60"),
     ("pol_interval: 5", "pol_interval", "unknown setting"),
+    ("launcher: kubernetes", "launcher", "'docker', 'swarm', 'auto'"),
+    ("swarm: {volume: 'a b'}", "swarm.volume", "a volume name"),
+    ("swarm: {constraints: ['node.role']}", "swarm.constraints", "Swarm constraints such as"),
+    ("swarm: {preferences: ['spread=node.labels.zone']}", "swarm.preferences", "node labels to spread over"),
+    ("swarm: {volume_options: {o: [1]}}", "swarm.volume_options", "driver option names to strings"),
+    ("swarm: {colour: red}", "swarm: unknown option 'colour'", "known: volume"),
 ]
 
 

@@ -1,4 +1,4 @@
-"""Choosing a launcher from config: `subprocess`, `docker`, or `auto` (Docker if it answers)."""
+"""Choosing a launcher from config: `subprocess`, `docker`, `swarm`, or `auto` (Docker if it answers)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,12 @@ def choose_launcher(config: Config) -> Launcher:
 
     if config.launcher == "subprocess":
         return subprocess_launcher.probe(config)
+    if config.launcher == "swarm":
+        try:
+            from air_executor_manager.launchers import swarm_launcher
+        except ImportError as exc:
+            raise LaunchError(f"launcher 'swarm' needs the Docker SDK: {exc}") from None
+        return swarm_launcher.probe(config)
     try:
         from air_executor_manager.launchers import docker_launcher
     except ImportError as exc:

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
 from docker.errors import DockerException, NotFound
-from docker.types import Mount
+from docker.types import DriverConfig, Mount
 
 from air_executor_manager.launchers.base import LaunchError
 
@@ -53,6 +53,8 @@ class SharedVolume:
     host_folder: str | None  # the host folder behind `destination`, when there is one
     volume: str | None = None  # a named volume with no host folder we can bind
     subpaths: bool = False  # the engine mounts volume subpaths
+    driver: str | None = None  # how a node that lacks the volume makes it (the Swarm launcher's config)
+    driver_options: dict[str, str] = field(default_factory=dict)
 
     def job_mount(self, job_folder: str) -> tuple[Mount, bool]:
         """The mount giving a runner `job_folder` at the same path; and whether it is only that folder."""
@@ -60,9 +62,11 @@ class SharedVolume:
         if self.host_folder is not None:
             return Mount(target=job_folder, source=str(PurePosixPath(self.host_folder) / relative), type="bind"), True
         assert self.volume is not None
+        driver = DriverConfig(self.driver, self.driver_options) if self.driver else None
         if self.subpaths:
-            return Mount(target=job_folder, source=self.volume, type="volume", subpath=relative), True
-        return Mount(target=self.destination, source=self.volume, type="volume"), False
+            mount = Mount(job_folder, self.volume, type="volume", subpath=relative, driver_config=driver)
+            return mount, True
+        return Mount(self.destination, self.volume, type="volume", driver_config=driver), False
 
 
 def shared_volume(client: Any, base: str) -> SharedVolume:
@@ -101,7 +105,7 @@ def _behind(client: Any, mounts: list[dict[str, Any]], base: str) -> SharedVolum
     if mount.get("Driver") == "local" and _plain_local(client, name):
         volume.host_folder = mount.get("Source") or None
     if volume.host_folder is None:
-        volume.subpaths = _api_version(client) >= SUBPATH_API
+        volume.subpaths = api_version(client) >= SUBPATH_API
         if not volume.subpaths:
             log.warning(
                 "volume %s (driver %s) has no host folder to bind and this engine cannot mount volume "
@@ -121,7 +125,7 @@ def _plain_local(client: Any, name: str) -> bool:
     return not options
 
 
-def _api_version(client: Any) -> tuple[int, ...]:
+def api_version(client: Any) -> tuple[int, ...]:
     try:
         version = str(client.version().get("ApiVersion", "0"))
         return tuple(int(part) for part in version.split("."))

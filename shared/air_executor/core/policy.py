@@ -48,6 +48,9 @@ class TaskPolicy(BaseModel):
     max_memory: str | None = Field(None, pattern=r"^[0-9]+[bkmgBKMG]?$", description="most memory, e.g. 4g")
     max_shm_size: str | None = Field(None, pattern=r"^[0-9]+[bkmgBKMG]?$", description="largest /dev/shm, e.g. 1g")
     max_pids: int | None = Field(None, ge=16, le=1_000_000, description="highest pids_limit a task may ask for")
+    placement: list[str] = Field(
+        default_factory=list, description="Swarm constraint patterns a task may ask for, e.g. 'node.labels.gpu==*'"
+    )
 
 
 def check_task(task: dict[str, Any], config: Config) -> None:
@@ -80,8 +83,8 @@ def _resources(task: dict[str, Any], config: Config, policy: TaskPolicy) -> str 
     cpu_ceiling = _highest(policy.max_cpus, config.runner_cpus)
     if cpus is not None and cpu_ceiling is not None and float(cpus) > cpu_ceiling:
         return _allow(f"cpus {cpus:g} (more than {cpu_ceiling:g})", "max_cpus")
-    memory_ceiling = _highest(_bytes(policy.max_memory), _bytes(config.runner_memory))
-    if memory and memory_ceiling is not None and _bytes(memory) > memory_ceiling:  # type: ignore[operator]
+    memory_ceiling = _highest(size_bytes(policy.max_memory), size_bytes(config.runner_memory))
+    if memory and memory_ceiling is not None and size_bytes(memory) > memory_ceiling:  # type: ignore[operator]
         return _allow(f"memory {memory} (more than {_show_bytes(memory_ceiling)})", "max_memory")
     return None
 
@@ -106,6 +109,9 @@ def _container_options(options: dict[str, Any], config: Config, policy: TaskPoli
     pids_ceiling = _highest(policy.max_pids, own.pids_limit)
     if pids is not None and pids_ceiling is not None and pids > pids_ceiling:
         refusals.append(_allow(f"container_options.pids_limit {pids} (more than {pids_ceiling})", "max_pids"))
+    for constraint in options.get("placement") or []:
+        if not any(fnmatchcase(_tight(constraint), _tight(p)) for p in policy.placement):
+            refusals.append(_allow(f"container_options.placement {constraint!r}", "placement (constraint patterns)"))
     if own.read_only_root and options.get("read_only_root") is False:
         refusals.append("container_options.read_only_root: false is not allowed: the config makes the root read-only")
     return refusals
@@ -141,10 +147,15 @@ def _network(asked: str | None, own: str | None, policy: TaskPolicy) -> str | No
 def _shm(asked: str | None, own: str | None, policy: TaskPolicy) -> str | None:
     if asked is None:
         return None
-    ceiling = max(_bytes(own) or DOCKER_DEFAULT_SHM, _bytes(policy.max_shm_size) or 0)
-    if (_bytes(asked) or 0) <= ceiling:
+    ceiling = max(size_bytes(own) or DOCKER_DEFAULT_SHM, size_bytes(policy.max_shm_size) or 0)
+    if (size_bytes(asked) or 0) <= ceiling:
         return None
     return _allow(f"container_options.shm_size {asked} (more than {_show_bytes(ceiling)})", "max_shm_size")
+
+
+def _tight(constraint: str) -> str:
+    """A constraint without the spaces Swarm allows around its operator."""
+    return "".join(str(constraint).split())
 
 
 def _under(path: str, folder: str) -> bool:
@@ -156,7 +167,7 @@ def _highest(*values: float | None) -> float | None:
     return max(known) if known else None
 
 
-def _bytes(size: str | None) -> int | None:
+def size_bytes(size: str | None) -> int | None:
     """`512m` -> bytes (Docker's units: b, k, m, g, powers of 1024); None for None."""
     if not size:
         return None
