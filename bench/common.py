@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -166,3 +167,48 @@ def percentiles(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
     p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
     return {"p50": statistics.median(ordered), "p95": p95, "n": len(ordered)}
+
+
+# -- a one-node Swarm, shared by the tests and the benchmark -------------------------------
+
+SWARM_BOOK = Path(tempfile.gettempdir()) / "air-executor-swarm.json"
+
+
+@contextmanager
+def one_node_swarm(client: Any) -> Iterator[None]:
+    """This engine as a one-node Swarm listening on loopback: `swarm init` when it is not one, and
+    `swarm leave --force` when the last process that needed it is done, if one of them made it."""
+    with _swarm_book() as book:
+        if client.info()["Swarm"]["LocalNodeState"] != "active":
+            client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
+            book["made"] = True
+        book["users"].append(os.getpid())
+    try:
+        yield
+    finally:
+        with _swarm_book() as book:
+            book["users"] = [pid for pid in book["users"] if pid != os.getpid()]
+            if not book["users"] and book["made"]:
+                client.swarm.leave(force=True)
+                book["made"] = False
+
+
+@contextmanager
+def _swarm_book() -> Iterator[dict[str, Any]]:
+    """Which processes use the Swarm, and whether one of them made it (one file, under an flock)."""
+    with open(SWARM_BOOK.with_suffix(".lock"), "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        book = json.loads(SWARM_BOOK.read_text()) if SWARM_BOOK.exists() else {"users": [], "made": False}
+        book["users"] = [pid for pid in book["users"] if _alive(pid)]
+        yield book
+        SWARM_BOOK.write_text(json.dumps(book))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True

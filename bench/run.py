@@ -1,5 +1,5 @@
-"""`make bench`: dispatch latency, throughput, runner cost, scale, idle cost, CLI and dashboard, each against a raw
-baseline measured in the same run. Writes bench/results/latest.{json,md,png}.
+"""`make bench`: dispatch latency (subprocess, Docker, Swarm), throughput, runner cost, scale, idle cost,
+CLI and dashboard, each against a raw baseline measured in the same run. Writes bench/results/latest.{json,md,png}.
 
 `python bench/run.py --quick` runs every figure with small counts (a smoke run, not a measurement).
 `--only airflow` (`make bench-airflow`) adds the chains beside Apache Airflow 3 (bench/airflow_side_by_side.py).
@@ -23,11 +23,13 @@ import large  # noqa: E402
 import report  # noqa: E402
 import runner_cost  # noqa: E402
 import scale  # noqa: E402
+import swarm  # noqa: E402
 import throughput  # noqa: E402
 
 FULL = {
     "latency": 100,
     "docker_latency": 100,
+    "swarm_latency": 30,
     "throughput": (50, 10),
     "docker_throughput": (10, 10),
     "concurrency": 10,
@@ -42,6 +44,7 @@ FULL = {
 QUICK = {
     "latency": 5,
     "docker_latency": 3,
+    "swarm_latency": 2,
     "throughput": (3, 3),
     "docker_throughput": (2, 2),
     "concurrency": 3,
@@ -55,7 +58,7 @@ QUICK = {
 }
 
 
-GROUPS = ["dispatch", "throughput", "runner", "scale", "large", "idle", "cli", "dashboard"]
+GROUPS = ["dispatch", "swarm", "throughput", "runner", "scale", "large", "idle", "cli", "dashboard"]
 OPTIONAL = ["airflow"]  # `make bench-airflow`: installs Airflow into its own venv first
 
 
@@ -81,10 +84,12 @@ def main() -> int:
     args = parser.parse_args()
     settings = QUICK if args.quick else FULL
     wanted = set(args.only or GROUPS)
-    image = docker_image() if wanted & {"dispatch", "throughput", "airflow"} else None  # only these use Docker
+    image = docker_image() if wanted & {"dispatch", "swarm", "throughput", "airflow"} else None  # only these use Docker
     rows: list[dict[str, Any]] = []
     if "dispatch" in wanted:
         rows += dispatch.run(settings["latency"], settings["docker_latency"], image)
+    if "swarm" in wanted:
+        rows += swarm.run(settings["swarm_latency"], image)
     if "throughput" in wanted:
         rows += throughput.run(settings["throughput"], settings["docker_throughput"], settings["concurrency"], image)
     if "runner" in wanted:

@@ -29,6 +29,7 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
         "dispatch latency p50, subprocess (cold)",
         "chain of 5: median gap between starts, subprocess (warm)",
         "dispatch latency p50, docker",
+        "dispatch latency p50, swarm",
         "runner per task, wall (warm)",
         "runner per task, wall (cold)",
         "runner per task, peak memory (cold)",

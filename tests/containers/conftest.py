@@ -6,11 +6,8 @@ to get them (`make images`, which `make test` runs first).
 
 from __future__ import annotations
 
-import fcntl
-import json
+import importlib.util
 import os
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 # testcontainers' reaper image cannot be pulled here; every test removes what it starts.
@@ -81,45 +78,23 @@ def docker_manager(docker_base: Any, docker_client: Any) -> Iterator[Any]:
 
 # -- a one-node Swarm for the Swarm launcher ----------------------------------------------
 
-SWARM_BOOK = Path(tempfile.gettempdir()) / "air-executor-test-swarm.json"
 
-
-@contextmanager
-def _swarm_book() -> Iterator[dict[str, Any]]:
-    """Which test processes use the Swarm, and whether they made it (one file, under an flock)."""
-    with open(SWARM_BOOK.with_suffix(".lock"), "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        book = json.loads(SWARM_BOOK.read_text()) if SWARM_BOOK.exists() else {"users": [], "made": False}
-        book["users"] = [pid for pid in book["users"] if _alive(pid)]
-        yield book
-        SWARM_BOOK.write_text(json.dumps(book))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
+def _bench_common() -> Any:
+    """bench/common.py, which holds the one-node Swarm the tests and the benchmark share."""
+    path = Path(__file__).resolve().parents[2] / "bench" / "common.py"
+    spec = importlib.util.spec_from_file_location("air_executor_bench_common", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")
 def swarm(docker_client: Any) -> Iterator[Any]:
-    """This engine as a one-node Swarm: `docker swarm init` when it is not one, and `docker swarm
-    leave --force` when the last test process that needed it is done (if the tests made it)."""
-    with _swarm_book() as book:
-        if docker_client.info()["Swarm"]["LocalNodeState"] != "active":
-            docker_client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
-            book["made"] = True
-        book["users"].append(os.getpid())
-    yield docker_client
-    with _swarm_book() as book:
-        book["users"] = [pid for pid in book["users"] if pid != os.getpid()]
-        if not book["users"] and book["made"]:
-            docker_client.swarm.leave(force=True)
-            book["made"] = False
+    """This engine as a one-node Swarm on loopback: `docker swarm init` when it is not one, and
+    `docker swarm leave --force` when the last process that needed it is done (if one of them made it)."""
+    with _bench_common().one_node_swarm(docker_client):
+        yield docker_client
 
 
 def our_services(client: Any, marker: str) -> list[str]:

@@ -31,8 +31,9 @@ def launched(request: pytest.FixtureRequest, base: Base) -> Iterator[tuple[Base,
     if client is not None:
         from containers.conftest import our_containers, our_services
 
+        services = our_services if request.param == "swarm" else lambda *_: []
         wait_for(
-            lambda: not our_containers(client, str(base.path)) and not our_services(client, str(base.path)),
+            lambda: not our_containers(client, str(base.path)) and not services(client, str(base.path)),
             timeout=30,
             what="runner containers and services to be removed",
         )
