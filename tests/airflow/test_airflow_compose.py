@@ -91,8 +91,16 @@ class Stack:
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
         """The task's log as text: one line per structured log event (message, then any details)."""
-        path = f"{self.run_path(dag_id, run_id)}/taskInstances/{task_id}/logs/{try_number}"
-        content = self.api("GET", path, headers={"Accept": "application/json"})["content"]
+        path = f"{self.url}/api/v2{self.run_path(dag_id, run_id)}/taskInstances/{task_id}/logs/{try_number}"
+
+        def served() -> Any:
+            # Just after a run ends, a loaded Airflow may answer 404 for a try it is still filing.
+            answer = self.session.get(path, headers={"Accept": "application/json"}, timeout=30)
+            return answer if answer.status_code != 404 else None
+
+        answer = wait_for(served, timeout=30, what=f"Airflow to serve the log of {task_id} try {try_number}")
+        assert answer.ok, f"GET {path}: {answer.status_code} {answer.text[:500]}"
+        content = answer.json()["content"]
         lines = []
         for event in content:
             lines.append(str(event.get("event", "")))

@@ -20,21 +20,27 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-import docker
 from air_executor.config import Config
-from air_executor.core.container import ContainerOptions
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
-from docker.types import DeviceRequest, Mount
+from docker.types import DeviceRequest
 
 from air_executor_manager.launchers.base import LaunchError, LaunchSpec, RunnerState
+from air_executor_manager.launchers.docker_common import (
+    LABEL,
+    engine_client,
+    explain,
+    extra_mounts,
+    hear_exits,
+    parse_docker_time,
+    runner_labels,
+    task_options,
+)
 from air_executor_manager.launchers.docker_mounts import shared_volume
 
 log = logging.getLogger("air_executor.manager")
 
-LABEL = "air-executor"
 ALIVE = frozenset({"created", "running", "restarting", "paused"})
 WARM_LABEL = f"{LABEL}.warm"
 WARM_PER_JOB = 3  # runners started ahead for one job: a chain of short tasks needs a few in the pipe
@@ -77,24 +83,11 @@ class DockerLauncher:
         self._listed_at = time.monotonic()
 
     def on_exit(self, wake: Callable[[], None]) -> None:
-        """Listen to Docker's events for our containers' exits, so a slot is free when its runner is."""
-        threading.Thread(target=self._listen, args=(wake,), name="docker-events", daemon=True).start()
+        hear_exits(self.volume_key, self._closed, self._died, wake)
 
-    def _listen(self, wake: Callable[[], None]) -> None:
-        filters = {"type": "container", "event": "die", "label": f"{LABEL}.volume={self.volume_key}"}
-        while not self._closed.is_set():
-            try:
-                client = docker.from_env(timeout=None)
-                for event in client.events(decode=True, filters=filters):
-                    name = str(((event.get("Actor") or {}).get("Attributes") or {}).get("name", ""))
-                    self._statuses.pop(name, None)  # look again: the listing of this pass is out of date
-                    self._waiting_died(name)
-                    wake()
-                    if self._closed.is_set():
-                        return
-            except Exception as exc:  # the engine restarted, say: listen again (exits are still polled)
-                log.debug("docker events: %s", exc)
-            self._closed.wait(1.0)
+    def _died(self, name: str) -> None:
+        self._statuses.pop(name, None)  # look again: the listing of this pass is out of date
+        self._waiting_died(name)
 
     # -- the launcher protocol -------------------------------------------------------------
 
@@ -116,13 +109,13 @@ class DockerLauncher:
         except ImageNotFound:
             raise LaunchError(f"runner image {image!r} not found (build it: make images)") from None
         except (APIError, DockerException, ValueError) as exc:
-            raise LaunchError(f"cannot create the runner container: {_explain(exc)}") from None
+            raise LaunchError(f"cannot create the runner container: {explain(exc)}") from None
         self._created[name] = time.monotonic()
         try:
             container.start()
         except (APIError, DockerException) as exc:
             self._remove(name)
-            raise LaunchError(f"the runner container failed to start: {_explain(exc)}") from None
+            raise LaunchError(f"the runner container failed to start: {explain(exc)}") from None
         return name
 
     # -- warm containers (WarmContainers) -------------------------------------------------
@@ -173,7 +166,7 @@ class DockerLauncher:
             command = ["--standby", str(spec.base_path), spec.job, spec.launch_id]
             self.client.containers.create(image, command, **kwargs).start()
         except (APIError, DockerException, ValueError) as exc:
-            log.info("job %s: cannot start a runner ahead (%s); tasks start cold", spec.job, _explain(exc))
+            log.info("job %s: cannot start a runner ahead (%s); tasks start cold", spec.job, explain(exc))
             self._forget_warm(spec.job, warm)
             self._remove(warm.name)
             return
@@ -215,26 +208,17 @@ class DockerLauncher:
 
     def container_kwargs(self, spec: LaunchSpec, name: str, image: str, user: str) -> dict[str, Any]:
         task = spec.task
-        options = ContainerOptions.model_validate(
-            {**self.config.container_options.model_dump(exclude_defaults=True), **(task.get("container_options") or {})}
-        )
+        options = task_options(self.config, task)
         cpus = task.get("cpus") or self.config.runner_cpus
         memory = task.get("memory") or self.config.runner_memory
         kwargs: dict[str, Any] = {
             "name": name,
-            "labels": {
-                LABEL: "runner",
-                f"{LABEL}.volume": self.volume_key,
-                f"{LABEL}.manager": self.manager_name,
-                f"{LABEL}.job": spec.job,
-                f"{LABEL}.task": spec.task_id,
-                f"{LABEL}.launch": spec.launch_id,
-            },
+            "labels": runner_labels(spec, self.volume_key, self.manager_name),
             "user": user,
             "environment": spec.runner_env,
             "mounts": [
                 self.volume.job_mount(f"{self.base}/jobs/{spec.job}")[0],
-                *[Mount(m.target, m.source, type=m.type, read_only=m.read_only) for m in options.mounts],
+                *extra_mounts(options),
             ],
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges"],
@@ -293,7 +277,7 @@ class DockerLauncher:
                 self.client.api.start(name)
                 log.info("started the runner %s an earlier manager had created but not started", name)
             except DockerException as exc:
-                log.warning("cannot start the runner %s left created: %s", name, _explain(exc))
+                log.warning("cannot start the runner %s left created: %s", name, explain(exc))
         return name
 
     def stop(self, runner_id: str, force: bool = False) -> None:
@@ -359,14 +343,14 @@ class DockerLauncher:
         created = self._created.get(runner_id)
         if created is not None:
             return time.monotonic() - created > self.config.runner_start_timeout
-        stamp = _parse_docker_time(container.attrs.get("Created"))
+        stamp = parse_docker_time(container.attrs.get("Created"))
         return stamp is not None and time.time() - stamp > self.config.runner_start_timeout
 
     def _details(self, container: Any) -> dict[str, Any]:
         attrs = container.attrs
         state = attrs.get("State") or {}
-        started = _parse_docker_time(state.get("StartedAt"))
-        finished = _parse_docker_time(state.get("FinishedAt"))
+        started = parse_docker_time(state.get("StartedAt"))
+        finished = parse_docker_time(state.get("FinishedAt"))
         details = {
             "container_id": container.id,
             "image": (attrs.get("Config") or {}).get("Image"),
@@ -396,36 +380,13 @@ def _name(summary: dict[str, Any]) -> str:
     return str(names[0]).lstrip("/")
 
 
-def _parse_docker_time(value: str | None) -> float | None:
-    if not value or value.startswith("0001-"):
-        return None
-    # Docker gives nanoseconds; datetime takes at most microseconds.
-    head, _, rest = value.partition(".")
-    fraction = "".join(ch for ch in rest if ch.isdigit())[:6]
-    try:
-        return datetime.fromisoformat(f"{head}.{fraction or '0'}+00:00").timestamp()
-    except ValueError:
-        return None
-
-
-def _explain(exc: Exception) -> str:
-    return str(getattr(exc, "explanation", None) or exc).splitlines()[0]
-
-
 def probe(config: Config) -> DockerLauncher:
     """A Docker launcher if an engine answers and the runner image exists; LaunchError otherwise."""
-    try:
-        # One kept-alive connection per concurrent launch, so parallel calls do not queue.
-        client = docker.from_env(
-            timeout=max(int(config.runner_start_timeout), 5), max_pool_size=config.max_concurrent_runners + 4
-        )
-        client.ping()
-    except DockerException as exc:
-        raise LaunchError(f"no Docker engine answers ({_explain(exc)})") from None
+    client = engine_client(config)
     try:
         client.images.get(config.runner_image)
     except ImageNotFound:
         raise LaunchError(f"runner image {config.runner_image!r} not found (build it: make images)") from None
     except DockerException as exc:
-        raise LaunchError(f"cannot check the runner image: {_explain(exc)}") from None
+        raise LaunchError(f"cannot check the runner image: {explain(exc)}") from None
     return DockerLauncher(config, client)

@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import docker
 from air_executor.config import Config
 from air_executor.core.container import ContainerOptions
 from air_executor.core.policy import size_bytes
@@ -40,7 +39,16 @@ from docker.types import (
 )
 
 from air_executor_manager.launchers.base import LaunchError, LaunchSpec, RunnerState
-from air_executor_manager.launchers.docker_launcher import LABEL, _explain, _parse_docker_time
+from air_executor_manager.launchers.docker_common import (
+    LABEL,
+    engine_client,
+    explain,
+    extra_mounts,
+    hear_exits,
+    parse_docker_time,
+    runner_labels,
+    task_options,
+)
 from air_executor_manager.launchers.docker_mounts import SharedVolume, api_version, shared_volume
 
 log = logging.getLogger("air_executor.manager")
@@ -131,21 +139,11 @@ class SwarmLauncher:
         self._listed_at = time.monotonic()
 
     def on_exit(self, wake: Callable[[], None]) -> None:
-        """Hear our runner containers' exits on this node from Docker's events (others: each pass)."""
-        threading.Thread(target=self._listen, args=(wake,), name="swarm-events", daemon=True).start()
+        """Exits of our runner containers on this node are heard from Docker's events (others: each pass)."""
+        hear_exits(self.volume_key, self._closed, self._died, wake)
 
-    def _listen(self, wake: Callable[[], None]) -> None:
-        filters = {"type": "container", "event": "die", "label": f"{LABEL}.volume={self.volume_key}"}
-        while not self._closed.is_set():
-            try:
-                for _event in docker.from_env(timeout=None).events(decode=True, filters=filters):
-                    self._listed_at = 0.0  # the pass's listing is out of date
-                    wake()
-                    if self._closed.is_set():
-                        return
-            except Exception as exc:  # the engine restarted, say: listen again (exits are still polled)
-                log.debug("docker events: %s", exc)
-            self._closed.wait(1.0)
+    def _died(self, name: str) -> None:
+        self._listed_at = 0.0  # the pass's listing is out of date
 
     # -- the launcher protocol ----------------------------------------------------------
 
@@ -160,32 +158,23 @@ class SwarmLauncher:
         try:
             created = self.client.api.create_service(template, name=name, labels=labels, mode=self.mode)
         except (APIError, DockerException, ValueError) as exc:
-            raise LaunchError(f"cannot create the runner service: {_explain(exc)}") from None
+            raise LaunchError(f"cannot create the runner service: {explain(exc)}") from None
         with self._lock:
             self._services[name] = time.monotonic()
             self._ids[name] = str(created["ID"])
         return name
 
     def labels(self, spec: LaunchSpec) -> dict[str, str]:
-        return {
-            LABEL: "runner",
-            f"{LABEL}.volume": self.volume_key,
-            f"{LABEL}.manager": self.manager_name,
-            f"{LABEL}.job": spec.job,
-            f"{LABEL}.task": spec.task_id,
-            f"{LABEL}.launch": spec.launch_id,
-        }
+        return runner_labels(spec, self.volume_key, self.manager_name)
 
     def task_template(self, spec: LaunchSpec, image: str) -> TaskTemplate:
         """The service's task: the runner container of the Docker launcher, as far as Swarm can make it."""
         task = spec.task
-        options = ContainerOptions.model_validate(
-            {**self.config.container_options.model_dump(exclude_defaults=True), **(task.get("container_options") or {})}
-        )
+        options = task_options(self.config, task)
         _refuse_unsupported(options)
         mounts = [
             self.volume.job_mount(f"{self.base}/jobs/{spec.job}")[0],
-            *[Mount(m.target, m.source, type=m.type, read_only=m.read_only) for m in options.mounts],
+            *extra_mounts(options),
         ]
         if options.read_only_root:
             mounts.append(Mount("/tmp", None, type="tmpfs"))
@@ -434,7 +423,7 @@ def _latest_by_service(tasks: list[dict[str, Any]], names: dict[str, str]) -> di
 
 
 def _created_at(service: dict[str, Any]) -> float:
-    return _parse_docker_time(service.get("CreatedAt")) or 0.0
+    return parse_docker_time(service.get("CreatedAt")) or 0.0
 
 
 def _created(service: dict[str, Any]) -> float:
@@ -444,13 +433,11 @@ def _created(service: dict[str, Any]) -> float:
 
 def probe(config: Config) -> SwarmLauncher:
     """A Swarm launcher if the engine answers, is a Swarm manager and has the runner image."""
+    client = engine_client(config)
     try:
-        client = docker.from_env(
-            timeout=max(int(config.runner_start_timeout), 5), max_pool_size=config.max_concurrent_runners + 4
-        )
         swarm = client.info().get("Swarm") or {}
     except DockerException as exc:
-        raise LaunchError(f"no Docker engine answers ({_explain(exc)})") from None
+        raise LaunchError(f"the Docker engine does not say whether it is in a swarm ({explain(exc)})") from None
     if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
         raise LaunchError(
             "launcher 'swarm' needs this engine to be a Swarm manager node (docker swarm init, or join as a manager)"

@@ -195,11 +195,7 @@ class JobDir:
         try:
             try:
                 self._give_to_owner(fd, os.fstat(fd))
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                if durable:
-                    os.fsync(fd)
+                write_out(fd, data, durable)
                 signature = _signature(os.fstat(fd))
             finally:
                 os.close(fd)
@@ -233,11 +229,7 @@ class JobDir:
             return False
         try:
             self._give_to_owner(fd, os.fstat(fd))
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            if durable:
-                os.fsync(fd)
+            write_out(fd, data, durable)
         finally:
             os.close(fd)
         if durable:
@@ -373,3 +365,12 @@ def _signature(st: os.stat_result) -> tuple[int, ...]:
 
 def _mib(size: int) -> str:
     return f"{size / 1048576:.1f} MiB"
+
+
+def write_out(fd: int, data: bytes, durable: bool = False) -> None:
+    """All of `data` to `fd` (os.write may write less), then fsync when `durable`."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    if durable:
+        os.fsync(fd)

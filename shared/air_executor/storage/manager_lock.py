@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from air_executor.errors import ManagerError
+from air_executor.storage.jobdir import write_out
 
 PID_FILE = "manager.pid"
 
@@ -128,11 +129,7 @@ def write_small(path: Path, data: bytes, *, durable: bool = False) -> None:
         pass
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        if durable:
-            os.fsync(fd)
+        write_out(fd, data, durable)
     finally:
         os.close(fd)
     os.replace(tmp, path)
