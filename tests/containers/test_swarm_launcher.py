@@ -230,3 +230,25 @@ def test_a_standby_manager_takes_over_the_swarm_runners(swarm_base: Base, swarm:
         waiting.send_signal(signal.SIGTERM)
         waiting.wait(timeout=30)
         active.stop()
+
+
+def test_cancelling_a_runner_swarm_never_placed_removes_its_service(swarm_base: Base, swarm: Any) -> None:
+    """A runner service Swarm holds pending (no node fits) is stopped by removing its service, the way a
+    runner on another node is: the job is cancelled, its task recorded killed, and nothing is left."""
+    from air_executor.client import cancel_job
+
+    swarm_base.config(runner_start_timeout=120, stop_grace=1, task_policy={"placement": ["node.labels.*==*"]})
+    manager = ManagerProcess(swarm_base).start()
+    stuck = {"id": "stuck", "command": "true", "container_options": {"placement": ["node.labels.nope==1"]}}
+    swarm_base.submit("pending", [stuck, {"id": "later", "command": "true", "dependencies": ["stuck"]}])
+    wait_for(lambda: our_services(swarm, str(swarm_base.path)), what="the runner service")
+    cancel_job(swarm_base.store, "pending")
+    assert swarm_base.wait_state("pending")["state"] == "cancelled", manager.log()
+    wait_for(lambda: swarm_base.task("pending", "stuck")["status"] != "running", what="the stuck task to stop")
+    assert [(t["id"], t["status"]) for t in swarm_base.tasks("pending")] == [
+        ("stuck", "cancelled"),
+        ("later", "cancelled"),
+    ]
+    assert swarm_base.task("pending", "stuck")["history"][-1]["result"] == "killed"
+    wait_for(lambda: nothing_left(swarm, swarm_base), what="the pending service to be removed")
+    manager.stop()

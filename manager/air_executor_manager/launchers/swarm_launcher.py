@@ -132,6 +132,8 @@ class SwarmLauncher:
             return
         try:
             listing = self.client.api.tasks(filters={"service": list(names)})
+        except NotFound:
+            return  # one of them was removed (stopped): each is looked at on its own this pass
         except DockerException as exc:
             log.warning("cannot list runner services' tasks: %s", exc)
             return
@@ -308,6 +310,8 @@ class SwarmLauncher:
             return []
         try:
             tasks = self.client.api.tasks(filters={"service": [s["ID"] for s in ours]})
+        except NotFound:
+            return []  # one was removed meanwhile: look again next time
         except DockerException as exc:
             log.warning("cannot list runner services' tasks: %s", exc)
             return []
@@ -339,6 +343,8 @@ class SwarmLauncher:
             return None
         try:
             listing = self.client.api.tasks(filters={"service": service_id})
+        except NotFound:
+            return None  # the service is gone
         except DockerException as exc:
             log.debug("cannot list the tasks of %s: %s", name, exc)
             return self._tasks.get(name)
