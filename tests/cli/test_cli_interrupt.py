@@ -8,6 +8,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
 from conftest import CLI, Base, ManagerProcess, gated_task, wait_for
 
 
@@ -60,3 +61,22 @@ def test_ctrl_c_on_logs_follow_exits_quietly(base: Base, manager: ManagerProcess
     assert (proc.returncode, err) == (0, ""), (out, err)
     gate.touch()
     assert base.wait_state("followed")["state"] == "completed"
+
+
+def test_ctrl_c_that_python_wrapped_still_counts_as_ctrl_c() -> None:
+    """Ctrl-C landing in a lazy import arrives wrapped (Python 3.11 turns an exception in __set_name__,
+    run by every dataclass an import makes, into a RuntimeError): the CLI still takes it for Ctrl-C."""
+    from air_executor.cli.basics import interrupted
+
+    class Trips:
+        def __set_name__(self, owner: type, name: str) -> None:
+            raise KeyboardInterrupt
+
+    with pytest.raises(BaseException) as caught:
+        type("Owner", (), {"field": Trips()})
+    assert interrupted(caught.value)
+    assert not interrupted(RuntimeError("a real error"))
+    try:
+        raise ValueError("later") from RuntimeError("earlier")
+    except ValueError as exc:
+        assert not interrupted(exc)

@@ -33,6 +33,19 @@ class Globals:
 GLOBALS = Globals()  # one command per process: the error handler reads `debug` after the command ran
 
 
+def interrupted(exc: BaseException) -> bool:
+    """Ctrl-C, even when it landed inside code that wraps what it catches (an import being run, say:
+    dataclasses turn it into a RuntimeError) and so arrives as another exception caused by it."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def fail(message: str, code: int, debug: bool) -> int:
     """Print one `error:` line (the traceback above it with --debug); return the exit code."""
     if debug:

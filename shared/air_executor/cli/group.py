@@ -8,7 +8,7 @@ import click
 
 from air_executor import __version__
 from air_executor.cli import jobs, maintain, manage
-from air_executor.cli.basics import GLOBALS, fail, os_error_message
+from air_executor.cli.basics import GLOBALS, fail, interrupted, os_error_message
 from air_executor.cli.common import global_options
 from air_executor.cli.dashboard import dashboard
 from air_executor.cli.schedule import schedule
@@ -79,6 +79,8 @@ def main(args: list[str]) -> int:
         return fail(str(exc), exc.exit_code, GLOBALS.debug)
     except OSError as exc:  # a file system problem we did not foresee: still one line, not a traceback
         return fail(os_error_message(exc), 1, GLOBALS.debug)
-    except KeyboardInterrupt:
-        return 130
+    except BaseException as exc:
+        if interrupted(exc):
+            return 130
+        raise
     return result if isinstance(result, int) else 0

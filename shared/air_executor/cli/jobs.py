@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from air_executor import client
+from air_executor.cli.basics import interrupted
 from air_executor.cli.common import Env, job_option, wait_for_job_lock, with_env
 from air_executor.cli.follow import ending, follow_logs, print_logs, wait_for_job
 from air_executor.cli.views import jobs_table, load_view, make_console, show_table, styled, task_errors, tasks_table
@@ -101,8 +102,8 @@ def logs(env: Env, job: str, task_id: str | None, tail: int, follow: bool) -> No
         offsets = print_logs(env.store, view, task_id, tail)
         if follow:
             follow_logs(env.store, job, task_id, offsets)
-    except KeyboardInterrupt:
-        if not follow:
+    except BaseException as exc:
+        if not (follow and interrupted(exc)):
             raise
         # Ctrl-C is how one stops following: not an error.
 
@@ -163,7 +164,9 @@ def submit(
         if running_manager_pid(env.config.base) is None:
             click.echo("Note: no job manager is running on this base folder; the job waits until one starts.", err=True)
         final = wait_for_job(env.store, state["name"], timeout)
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        if not interrupted(exc):
+            raise
         click.echo(_still_running(state["name"]), err=True)
         return 130
     if final.state_name != lifecycle.COMPLETED:
