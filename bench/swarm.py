@@ -22,12 +22,11 @@ from dispatch import _row, through_manager
 def raw_service_baseline(count: int, image: str, client: Any) -> list[float]:
     """The runner image as one Swarm service per claimed task, made directly through the Docker SDK
     with the launcher's mode and hardening, removed once its task has recorded its end."""
-    from air_executor_manager.launchers.swarm_launcher import JOB_MODE_API
-    from docker.types import ContainerSpec, Mount, RestartPolicy, ServiceMode, TaskTemplate
+    from air_executor_manager.launchers.docker_mounts import api_version
+    from air_executor_manager.launchers.swarm_launcher import service_mode
+    from docker.types import ContainerSpec, Mount, RestartPolicy, TaskTemplate
 
-    api = tuple(int(part) for part in str(client.version()["ApiVersion"]).split("."))
-    job = api >= JOB_MODE_API
-    mode = ServiceMode("replicated-job", concurrency=1, replicas=1) if job else ServiceMode("replicated")
+    mode = service_mode(api_version(client))
     with base_folder() as store:
         base, latencies = str(store.base_path), []
         for i in range(count):

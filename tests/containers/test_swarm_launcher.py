@@ -13,16 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from air_executor_manager.launchers.docker_mounts import api_version
 from conftest import Base, ManagerProcess, gated_task, wait_for
 from taskkit import standby
 
 from containers.conftest import our_containers, our_services
 
 pytestmark = pytest.mark.docker
-
-
-def api(client: Any) -> tuple[int, ...]:
-    return tuple(int(part) for part in str(client.version()["ApiVersion"]).split("."))
 
 
 def our_swarm_tasks(client: Any, marker: str) -> list[str]:
@@ -73,7 +70,7 @@ def test_each_attempt_is_one_hardened_service_recorded_then_removed(
     (service,) = swarm.api.services(filters={"label": ["air-executor.job=svc", "air-executor.task=held"]})
     spec = service["Spec"]
     container = spec["TaskTemplate"]["ContainerSpec"]
-    if api(swarm) >= (1, 43):
+    if api_version(swarm) >= (1, 43):
         assert spec["Mode"] == {"ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": 1}}
     else:  # moby/moby#44312: these engines keep a removed job's task forever
         assert spec["Mode"] == {"Replicated": {"Replicas": 1}}
@@ -93,7 +90,7 @@ def test_each_attempt_is_one_hardened_service_recorded_then_removed(
     lines = swarm_base.log("svc", "held").splitlines()
     assert lines[0].split() == ["CapEff:", "0000000000000000"] and lines[2:4] == ["10001", "ro"]
     # What Swarm cannot do is said, not dropped: no-new-privileges only from API 1.46 (README "Scaling out").
-    if api(swarm) >= (1, 46):
+    if api_version(swarm) >= (1, 46):
         assert lines[1].split() == ["NoNewPrivs:", "1"]
     else:
         assert lines[1].split() == ["NoNewPrivs:", "0"]
@@ -194,7 +191,7 @@ def test_the_volume_comes_from_config(swarm_base: Base, swarm: Any, manager_fact
         mount = next(m for m in mounts if m["Type"] == "volume")
         assert mount["Source"] == volume
         assert mount["VolumeOptions"]["DriverConfig"] == {"Name": "local", "Options": options}
-        if api(swarm) >= (1, 45):
+        if api_version(swarm) >= (1, 45):
             assert mount["Target"] == str(swarm_base.job_dir("vol")) and mount["VolumeOptions"]["Subpath"] == "jobs/vol"
         else:
             assert mount["Target"] == str(swarm_base.path)

@@ -49,7 +49,7 @@ from air_executor_manager.launchers.docker_common import (
     runner_labels,
     task_options,
 )
-from air_executor_manager.launchers.docker_mounts import SharedVolume, api_version, shared_volume
+from air_executor_manager.launchers.docker_mounts import SUBPATH_API, SharedVolume, api_version, shared_volume
 
 log = logging.getLogger("air_executor.manager")
 
@@ -58,7 +58,6 @@ NOT_YET = frozenset({"new", "allocated", "pending", "assigned", "accepted", "pre
 ENDED = frozenset({"complete", "failed", "shutdown", "rejected", "orphaned", "remove"})
 JOB_MODE_API = (1, 43)  # Engine 24: removing a replicated-job service removes its task and container
 NO_NEW_PRIVILEGES_API = (1, 46)  # ContainerSpec.Privileges.NoNewPrivileges
-SUBPATH_API = (1, 45)
 FRESH = 0.5  # seconds a pass's task listing answers liveness checks
 
 
@@ -82,18 +81,14 @@ class SwarmLauncher:
         self._nodes: dict[str, str] = {}  # node id -> hostname
         self._lock = threading.Lock()
         self._closed = threading.Event()
-        self.mode = (
-            ServiceMode("replicated-job", concurrency=1, replicas=1)
-            if self.api >= JOB_MODE_API
-            else ServiceMode("replicated", replicas=1)
-        )
-        if not self.api >= JOB_MODE_API:
+        self.mode = service_mode(self.api)
+        if self.api < JOB_MODE_API:
             log.info(
                 "this engine (API %s) leaks the tasks of removed replicated-job services: runners are replicated "
                 "services of one replica that never restarts (README 'Scaling out')",
                 ".".join(map(str, self.api)),
             )
-        if not self.api >= NO_NEW_PRIVILEGES_API:
+        if self.api < NO_NEW_PRIVILEGES_API:
             log.info(
                 "this engine (API %s) cannot set no-new-privileges on services: runner services go without it "
                 "(README 'Scaling out')",
@@ -399,6 +394,14 @@ class SwarmLauncher:
             pass
         except DockerException as exc:
             log.warning("cannot remove runner service %s: %s", name, exc)
+
+
+def service_mode(api: tuple[int, ...]) -> ServiceMode:
+    """One run of one replica: a replicated job where the engine cleans up after removed jobs, else a
+    replicated service of one replica (its restart policy `none` makes it run once either way)."""
+    if api >= JOB_MODE_API:
+        return ServiceMode("replicated-job", concurrency=1, replicas=1)
+    return ServiceMode("replicated", replicas=1)
 
 
 def service_name(job: str, launch_id: str) -> str:
