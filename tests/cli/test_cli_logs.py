@@ -85,6 +85,35 @@ def test_logs_follow_shows_later_output_and_returns_when_the_job_is_done(
     assert base.state("live")["state"] == "completed"
 
 
+def _follow(base: Base, job: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AIR_EXECUTOR_BASE_PATH": str(base.path)}
+    return subprocess.run([CLI, "logs", "--job", job, "--follow"], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_logs_follow_of_a_cancelled_job_shows_its_runner_stopping(base: Base, manager: ManagerProcess) -> None:
+    """A cancelled job is followed until its manager has stopped the runner: the task's last words
+    (printed while it takes a second to stop) are shown, then follow returns."""
+    script = 'trap "echo stopping; sleep 1; echo stopped; exit 143" TERM; echo up; while :; do sleep 0.05; done'
+    base.submit("halt", [{"id": "hold", "command": "sh", "args": ["-c", script]}])
+    wait_for(lambda: base.log("halt", "hold") == "up\n", what="the task to run")
+    assert cli("cancel", "--job", "halt", base=base).returncode == 0
+    result = _follow(base, "halt")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith("stopping\nstopped\n[air-executor] stopped by SIGTERM\n"), result.stdout
+    assert base.task("halt", "hold")["status"] == "cancelled"
+
+
+def test_logs_follow_of_a_cancelled_job_with_no_manager_returns(base: Base) -> None:
+    """A cancelled job whose runner is still marked running, with no manager to stop it, does not
+    keep a follower waiting."""
+    base.submit("orphan", [{"id": "left", "command": "true"}])
+    with base.store.transaction("orphan") as files:
+        files.tasks[0]["status"] = "running"
+        files.state["state"] = "cancelled"
+    result = _follow(base, "orphan")
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+
+
 def test_logs_of_an_unknown_job(base: Base) -> None:
     """logs for a job that does not exist: exit 1, one line."""
     result = cli("logs", "--job", "ghost", base=base)

@@ -58,9 +58,10 @@ def test_a_completed_job_shows_its_state_and_ends_with_a_summary(
 
 
 def test_a_cancelled_job_says_it_was_cancelled(base: Base, manager: ManagerProcess, tmp_path: Path) -> None:
-    """Cancelling a job someone waits on ends the wait with exit 1 and `was cancelled`."""
+    """Cancelling a job someone waits on ends the wait with exit 1 and `was cancelled`, once its runner
+    has stopped: the task takes a second to stop, and the wait reports it cancelled, not still running."""
     gate = tmp_path / "gate"
-    script = f'while [ ! -e "{gate}" ]; do sleep 0.05; done'
+    script = f'trap "echo stopping; sleep 1; echo stopped; exit 143" TERM; while [ ! -e "{gate}" ]; do sleep 0.05; done'
     job_file = _job_file(tmp_path, "stopped", [{"id": "hold", "command": "sh", "args": ["-c", script]}])
     waiter = subprocess.Popen(
         [CLI, "submit", str(job_file), "--wait"],
@@ -78,4 +79,15 @@ def test_a_cancelled_job_says_it_was_cancelled(base: Base, manager: ManagerProce
             waiter.kill()
             waiter.wait()
     assert waiter.returncode == 1
+    assert "stopped\n" in base.log("stopped", "hold")  # its stop had ended before the wait did
     assert err.splitlines() == ["error: job stopped was cancelled (0/1 completed, 1 cancelled)"], err
+
+
+def test_a_cancelled_job_counts_the_runners_still_stopping() -> None:
+    """Until its runners have stopped, a cancelled job's counts say how many tasks still run."""
+    from air_executor.cli.follow import progress_counts
+    from air_executor.cli.views import JobView
+
+    view = JobView("j", state={"state": "cancelled"}, tasks=[{"status": "running"}, {"status": "cancelled"}])
+    assert progress_counts(view) == "0/2 completed, 1 cancelled, 1 still running"
+    assert progress_counts(JobView("j", state={"state": "running"}, tasks=[{"status": "running"}])) == "0/1 completed"

@@ -11,6 +11,7 @@ from air_executor.core import lifecycle
 from air_executor.errors import AirExecutorError, JobFileRefused
 from air_executor.report import log_dropped
 from air_executor.storage.file_store import FileStore
+from air_executor.storage.manager_lock import running_manager_pid
 from air_executor.storage.names import is_valid_name
 
 POLL = 0.2
@@ -75,9 +76,18 @@ def follow_logs(store: FileStore, job: str, task_id: str | None, offsets: dict[s
                 click.echo(f"\n--- {tid}.log ---")
                 current = tid
             click.echo(chunk.decode("utf-8", "replace"), nl=False)
-        if view.done:
+        if settled(store, view):
             return
         time.sleep(POLL)
+
+
+def settled(store: FileStore, view: JobView) -> bool:
+    """The job has finished and none of its runners is still going: a cancelled job's running tasks
+    count until the manager has stopped them (their last output and outcome are on disk by then),
+    unless no manager runs to stop them."""
+    if not view.done:
+        return False
+    return not view.stopping or running_manager_pid(store.base_path, wait=0) is None
 
 
 def wait_for_job(store: FileStore, job: str, timeout: float | None) -> JobView:
@@ -106,7 +116,7 @@ def wait_for_job(store: FileStore, job: str, timeout: float | None) -> JobView:
                 description=f"{job} [{view.state_name}]",
                 counts=progress_counts(view),
             )
-            if view.done:
+            if settled(store, view):
                 return view
             if deadline is not None and time.monotonic() > deadline:
                 raise AirExecutorError(f"job {job!r} did not finish within {timeout:g} s (still {view.state_name})")
@@ -119,6 +129,8 @@ def progress_counts(view: JobView) -> str:
     for status in (lifecycle.FAILED, lifecycle.SKIPPED, lifecycle.CANCELLED):
         if view.count(status):
             text += f", {view.count(status)} {status}"
+    if view.stopping:
+        text += f", {view.stopping} still running"
     return text
 
 

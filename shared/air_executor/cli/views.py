@@ -53,6 +53,11 @@ class JobView:
     def done(self) -> bool:
         return self.problem is None and self.state.get("state") in lifecycle.JOB_DONE
 
+    @property
+    def stopping(self) -> int:
+        """Tasks still running in a finished job: a cancelled job's runners until the manager stops them."""
+        return self.count(lifecycle.RUNNING) if self.done else 0
+
 
 def load_view(store: FileStore, name: str) -> JobView:
     view = JobView(name)
