@@ -60,12 +60,13 @@ def test_listed_modules_hold_their_classes(module: str, name: str) -> None:
 
 def test_providers_manager_registers_the_provider_hook_and_trigger() -> None:
     from airflow.providers_manager import ProvidersManager
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
     manager = ProvidersManager()
     provider = manager.providers["air-executor"]
     assert provider.version == "0.1.0"
     assert provider.data["name"] == "Air-Executor"
-    hook = manager.hooks["air_executor"]
+    hook = ProvidersManagerTaskRuntime().hooks["air_executor"]  # hooks are the task runtime's since Airflow 3.2
     assert hook is not None
     assert hook.hook_class_name == "air_executor.airflow.hooks.air_executor.AirExecutorHook"
     assert hook.connection_id_attribute_name == "air_executor_conn_id"
