@@ -37,6 +37,7 @@ FULL = {
     "scale": [100, 1000, 10000],
     "idle": 60.0,
     "cli": 30,
+    "waiter": (100000, 20.0),
     "dashboard": 10000,
     "large": {"sizes": (100, 10000), "build": (1000, 10000), "many": (1000, 100, 20), "fair": (5000, 10)},
     "airflow": {"runs": 4, "docker_runs": 3},
@@ -52,6 +53,7 @@ QUICK = {
     "scale": [10, 30],
     "idle": 2.0,
     "cli": 5,
+    "waiter": (2000, 2.0),
     "dashboard": 200,
     "large": {"sizes": (20, 100), "build": (20, 200), "many": (20, 10, 3), "fair": (100, 3)},
     "airflow": {"runs": 1, "docker_runs": 1},
@@ -102,6 +104,7 @@ def main() -> int:
         rows += idle.run(settings["idle"])
     if "cli" in wanted:
         rows += cli_cost.run(settings["cli"])
+        rows += cli_cost.waiter(*settings["waiter"])
     if "dashboard" in wanted:
         rows += dashboard.run(settings["dashboard"])
     if "airflow" in wanted:

@@ -38,6 +38,7 @@ def test_quick_benchmark_writes_every_figure(tmp_path: Path) -> None:
         assert expected in figures, figures
     assert any(f.startswith("throughput, docker") for f in figures)
     assert any(f.startswith("manager poll, 30 finished") for f in figures)
+    assert any(f.startswith("CLI `submit --wait` waiting on a") for f in figures)
     for row in doc["figures"]:
         assert row["value"] is not None and row["baseline"] is not None, row
     assert (tmp_path / "latest.png").read_bytes()[:4] == b"\x89PNG"

@@ -15,6 +15,17 @@ from air_executor.storage.manager_lock import running_manager_pid
 from air_executor.storage.names import is_valid_name
 
 POLL = 0.2
+READING_SHARE = 0.1  # a waiter spends at most about this share of its time reading a big job's files
+
+
+def _pause_after(began: float, deadline: float | None = None) -> None:
+    """Sleep POLL, or longer after a look that took a while (a job of 100,000 tasks takes ~0.3 s
+    to read and count), so a waiter never keeps a core busy; never past `deadline`."""
+    now = time.monotonic()
+    pause = max(POLL, (now - began) * (1 - READING_SHARE) / READING_SHARE)
+    if deadline is not None:
+        pause = max(0.0, min(pause, deadline - now))
+    time.sleep(pause)
 
 
 TAIL_BYTES = 1 << 20  # `logs --tail N` reads at most this much of the end of each log
@@ -60,6 +71,7 @@ def follow_logs(store: FileStore, job: str, task_id: str | None, offsets: dict[s
     # print_logs ended with the last log it showed: more of that log needs no second header.
     current: str | None = next(reversed(offsets), None)
     while True:
+        began = time.monotonic()
         view = load_view(store, job)
         for tid in _task_ids(view, task_id):
             start = offsets.get(tid, 0)
@@ -78,7 +90,7 @@ def follow_logs(store: FileStore, job: str, task_id: str | None, offsets: dict[s
             click.echo(chunk.decode("utf-8", "replace"), nl=False)
         if settled(store, view):
             return
-        time.sleep(POLL)
+        _pause_after(began)
 
 
 def settled(store: FileStore, view: JobView) -> bool:
@@ -108,6 +120,7 @@ def wait_for_job(store: FileStore, job: str, timeout: float | None) -> JobView:
     with Progress(*columns, console=make_console(), transient=False) as progress:
         bar = progress.add_task(job, total=None, counts="")
         while True:
+            began = time.monotonic()
             view = load_view(store, job)
             progress.update(
                 bar,
@@ -120,7 +133,7 @@ def wait_for_job(store: FileStore, job: str, timeout: float | None) -> JobView:
                 return view
             if deadline is not None and time.monotonic() > deadline:
                 raise AirExecutorError(f"job {job!r} did not finish within {timeout:g} s (still {view.state_name})")
-            time.sleep(POLL)
+            _pause_after(began, deadline)
 
 
 def progress_counts(view: JobView) -> str:
