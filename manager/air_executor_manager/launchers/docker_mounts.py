@@ -105,15 +105,22 @@ def _behind(client: Any, mounts: list[dict[str, Any]], base: str) -> SharedVolum
     if mount.get("Driver") == "local" and _plain_local(client, name):
         volume.host_folder = mount.get("Source") or None
     if volume.host_folder is None:
-        volume.subpaths = api_version(client) >= SUBPATH_API
-        if not volume.subpaths:
-            log.warning(
-                "volume %s (driver %s) has no host folder to bind and this engine cannot mount volume "
-                "subpaths: runner containers get the whole volume, so a task can read other jobs' files",
-                name,
-                mount.get("Driver"),
-            )
+        volume.subpaths = mounts_subpaths(api_version(client), name, mount.get("Driver"))
     return volume
+
+
+def mounts_subpaths(api: tuple[int, ...], volume: str, driver: str | None) -> bool:
+    """Whether runners can be given just their job's folder of `volume` (the engine mounts volume
+    subpaths); if not, the manager says once that they get the whole volume."""
+    if api >= SUBPATH_API:
+        return True
+    log.warning(
+        "volume %s (driver %s) has no host folder to bind and this engine cannot mount volume "
+        "subpaths: runners get the whole volume, so a task can read other jobs' files",
+        volume,
+        driver,
+    )
+    return False
 
 
 def _plain_local(client: Any, name: str) -> bool:

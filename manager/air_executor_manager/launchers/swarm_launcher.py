@@ -49,7 +49,7 @@ from air_executor_manager.launchers.docker_common import (
     runner_labels,
     task_options,
 )
-from air_executor_manager.launchers.docker_mounts import SUBPATH_API, SharedVolume, api_version, shared_volume
+from air_executor_manager.launchers.docker_mounts import SharedVolume, api_version, mounts_subpaths, shared_volume
 
 log = logging.getLogger("air_executor.manager")
 
@@ -100,19 +100,12 @@ class SwarmLauncher:
         settings = self.config.swarm
         if settings.volume is None:
             return shared_volume(self.client, self.base)
-        subpaths = self.api >= SUBPATH_API
-        if not subpaths:
-            log.warning(
-                "this engine cannot mount volume subpaths: runner services get the whole volume %s, so a task "
-                "can read other jobs' files",
-                settings.volume,
-            )
         return SharedVolume(
             key=f"volume:{settings.volume}",
             destination=self.base,
             host_folder=None,
             volume=settings.volume,
-            subpaths=subpaths,
+            subpaths=mounts_subpaths(self.api, settings.volume, settings.volume_driver),
             driver=settings.volume_driver,
             driver_options=dict(settings.volume_options),
         )
@@ -125,14 +118,10 @@ class SwarmLauncher:
             names = {self._ids[name]: name for name in self._services if name in self._ids}
         if not names:
             return
-        try:
-            listing = self.client.api.tasks(filters={"service": list(names)})
-        except NotFound:
-            return  # one of them was removed (stopped): each is looked at on its own this pass
-        except DockerException as exc:
-            log.warning("cannot list runner services' tasks: %s", exc)
-            return
-        self._tasks = _latest_by_service(listing, names)
+        latest = self._latest_tasks(names)
+        if latest is None:
+            return  # each service is looked at on its own this pass
+        self._tasks = latest
         self._listed_at = time.monotonic()
 
     def on_exit(self, wake: Callable[[], None]) -> None:
@@ -303,14 +292,9 @@ class SwarmLauncher:
         ]
         if not ours:
             return []
-        try:
-            tasks = self.client.api.tasks(filters={"service": [s["ID"] for s in ours]})
-        except NotFound:
-            return []  # one was removed meanwhile: look again next time
-        except DockerException as exc:
-            log.warning("cannot list runner services' tasks: %s", exc)
-            return []
-        latest = _latest_by_service(tasks, {s["ID"]: s["Spec"]["Name"] for s in ours})
+        latest = self._latest_tasks({s["ID"]: s["Spec"]["Name"] for s in ours})
+        if latest is None:
+            return []  # look again next time
         stale = time.time() - self.config.runner_start_timeout
         found = []
         for service in ours:
@@ -344,6 +328,18 @@ class SwarmLauncher:
             log.debug("cannot list the tasks of %s: %s", name, exc)
             return self._tasks.get(name)
         return _latest_by_service(listing, {service_id: name}).get(name)
+
+    def _latest_tasks(self, names: dict[str, str]) -> dict[str, dict[str, Any]] | None:
+        """The newest task of each service (service id -> name), by name; None when the engine cannot
+        say: one of them was removed meanwhile (stopped), or the call failed."""
+        try:
+            listing = self.client.api.tasks(filters={"service": list(names)})
+        except NotFound:
+            return None
+        except DockerException as exc:
+            log.warning("cannot list runner services' tasks: %s", exc)
+            return None
+        return _latest_by_service(listing, names)
 
     def _details(self, task: dict[str, Any], **extra: Any) -> dict[str, Any]:
         status = task.get("Status") or {}
