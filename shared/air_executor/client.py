@@ -193,8 +193,13 @@ def add_tasks(
     *,
     parent: str | None = None,
     config: Config | config_file.Guardrails | None = None,
+    reopen_failed: bool = False,
 ) -> list[str]:
     """Queue tasks in an existing job, with the dynamic-task guardrails; returns their ids.
+
+    `reopen_failed`: a failed job takes the tasks too and works again, its failed tasks
+    left as they are (the Airflow executor's job of a DAG run gets the next try of a task
+    whose last try failed; nothing already run runs again).
 
     Inside a running task the parent defaults to that task (from the environment),
     so depth limits and de-duplication apply to what it spawns. The tasks go to the job's
@@ -213,7 +218,9 @@ def add_tasks(
         _task_doc(job_name, spec, "task", default_id="task-1")
     with store.open_job(job_name) as job_dir, JobLock(job_dir):
         state = store.read_state_in(job_dir)
-        _check_open(job_name, state)
+        reopen = reopen_failed and state.get("state") == lifecycle.FAILED
+        if not reopen:
+            _check_open(job_name, state)
         index = journal.Index.open(job_dir, create=True)
         assert index is not None
         try:
@@ -228,7 +235,7 @@ def add_tasks(
                 for doc in docs:
                     index.add(doc)
                 index.set_count(index.count() + len(docs))
-                if state.get("state") == lifecycle.COMPLETED:  # new work reopens a completed job
+                if state.get("state") == lifecycle.COMPLETED or reopen:  # new work reopens a completed job
                     state.update(state=lifecycle.WORKING, updated_at=now_iso())
                     job_dir.write("state.json", _dump(state))
         finally:
@@ -499,6 +506,19 @@ def cancel_job(store: FileStore, job_name: str) -> tuple[int, int]:
         running = sum(1 for t in tasks if t.get("status") == lifecycle.RUNNING)
         state.update(state=lifecycle.CANCELLED, updated_at=stamp, error="cancelled")
     return pending, running
+
+
+def cancel_pending_task(store: FileStore, job_name: str, task_id: str) -> bool:
+    """Cancel one task that has not started (True); a running or ended one is left alone (False).
+
+    The Airflow executor calls this when Airflow takes a queued try back, so it never starts.
+    """
+    with store.transaction(job_name, require_tasks=False) as files:
+        task = files.task(task_id)
+        if task is None or task.get("status") != lifecycle.PENDING:
+            return False
+        task.update(status=lifecycle.CANCELLED, error="cancelled by Airflow", completed_at=now_iso())
+    return True
 
 
 class Client:
