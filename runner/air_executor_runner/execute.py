@@ -57,6 +57,9 @@ class Settings:
         self.log_cap_fails = env.get("AIR_EXECUTOR_LOG_CAP_ACTION") == "fail"
         as_user = env.get("AIR_EXECUTOR_RUNNER_AS")  # the identity the manager chose (the folder's owner)
         self.run_as = _user(as_user) if as_user else None
+        # The task's secrets (the manager read them at launch): out of the runner's own environment,
+        # into the task's only, and masked in its log.
+        self.secrets = _secrets(env.pop(SECRETS_ENV, None))
 
 
 class Outcome:
@@ -176,7 +179,8 @@ def execute(store: FileStore, job_dir: JobDir, task: dict[str, Any], settings: S
     for signum in STOP_SIGNALS:
         signal.signal(signum, lambda signum, _frame: early_stops.append(signum))
     read_end, write_end = os.pipe2(os.O_CLOEXEC)  # the task's output comes through the runner (logcap.py)
-    sink = CappedLog(log_fd, _log_cap(task, settings), fail=settings.log_cap_fails)
+    task = _with_secrets(task, settings.secrets)
+    sink = CappedLog(log_fd, _log_cap(task, settings), fail=settings.log_cap_fails, mask=_mask(task, settings))
     try:
         try:
             pid_or_outcome = spawn(store, job_dir.name, task, log_fd, write_end)
@@ -470,6 +474,41 @@ def _log_cap(task: dict[str, Any], settings: Settings) -> int | None:
         own = int(value * MIB)
         return own if settings.max_log is None else min(own, settings.max_log)
     return settings.max_log
+
+
+SECRETS_ENV = "AIR_EXECUTOR_SECRETS"  # launchers/base.py
+
+
+def _secrets(value: str | None) -> dict[str, str]:
+    if not value:
+        return {}
+    import json
+
+    try:
+        secrets = json.loads(value)
+    except ValueError:
+        return {}
+    ok = isinstance(secrets, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in secrets.items())
+    return secrets if ok else {}
+
+
+def _with_secrets(task: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
+    """The task with its secrets over its own `env`: a copy for spawning, never written anywhere."""
+    if not secrets:
+        return task
+    own = task.get("env")
+    return {**task, "env": {**(own if isinstance(own, dict) else {}), **secrets}}
+
+
+def _mask(task: dict[str, Any], settings: Settings) -> list[str]:
+    """What the log shows as `***`: the secrets' values, and the values of `env` keys that look secret."""
+    env = task.get("env")
+    if not settings.secrets and not env:
+        return []
+    from air_executor.core.secrets import mask_words
+
+    words = mask_words({str(k): str(v) for k, v in env.items()}) if isinstance(env, dict) else []
+    return [*settings.secrets.values(), *words]
 
 
 def _float(value: str | None, default: float) -> float:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, ValidationInfo, field_validator
 
 from air_executor import config_file as sources
 from air_executor.config_file import (  # noqa: F401  (re-exported)
@@ -25,6 +25,7 @@ from air_executor.config_file import (  # noqa: F401  (re-exported)
 from air_executor.core.container import ContainerOptions, ExtraMount, SwarmSettings
 from air_executor.core.policy import TaskPolicy
 from air_executor.core.retention import DURATION_RULE, Retention, RetentionRule
+from air_executor.core.secrets import GRANTEE, SECRET_NAME
 from air_executor.core.task_rules import POOL_NAME
 from air_executor.errors import ConfigError
 from air_executor.storage.file_store import BASE_ENV, DEFAULT_BASE, FileStore
@@ -110,6 +111,32 @@ class Config(BaseModel):
         max_length=1024,
         pattern=r"^[!-~]+$",
     )
+
+    # Secrets a task may name (README "Trust model"): the manager reads them at launch, never
+    # from the volume, for the job folder owners they are granted to (default: none).
+    secrets_dir: str | None = setting(
+        None, "an absolute path of a folder outside the base folder (base_path), or null", min_length=1
+    )
+    docker_secrets: bool = setting(False, "true or false (read secrets from /run/secrets, as Docker mounts them)")
+    secret_grants: dict[
+        Annotated[str, StringConstraints(pattern=GRANTEE)], list[Annotated[str, StringConstraints(pattern=SECRET_NAME)]]
+    ] = setting(
+        dict,
+        "a mapping of job folder owners (a uid, a user name or '*') to lists of secret names "
+        "(environment variable names)",
+    )
+
+    @field_validator("secrets_dir")
+    @classmethod
+    def _secrets_outside_base(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Whoever can write the volume is a job author: secrets kept in it would be theirs to read.
+        base = info.data.get("base_path")
+        if value is None or base is None:
+            return value
+        folder, inside = Path(value), Path(os.path.realpath(Path(base).absolute()))
+        if not folder.is_absolute() or Path(os.path.realpath(folder)).is_relative_to(inside):
+            raise ValueError("inside the base folder")
+        return value
 
     @classmethod
     def load(

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from air_executor.core import lifecycle
 from air_executor.core.clock import check_utc_time, now_iso
 from air_executor.core.container import ContainerOptions
+from air_executor.core.secrets import check_secret_name
 from air_executor.core.task_rules import (
     POOL_NAME,
     POOL_SLOTS,
@@ -74,6 +75,7 @@ class Task(BaseModel):
     retry_delay: float | None = Field(default=None, ge=RETRY_DELAY[0], le=RETRY_DELAY[1])
     retry_backoff: float | None = Field(default=None, ge=RETRY_BACKOFF[0], le=RETRY_BACKOFF[1])
     env: dict[str, str] = Field(default_factory=dict)
+    secrets: list[str] = Field(default_factory=list)  # names the manager resolves at launch (core/secrets.py)
     cwd: str | None = None
     submit_dir: str | None = None  # where it was submitted from: it runs there unless `cwd` says otherwise
     image: str | None = None
@@ -129,6 +131,15 @@ class Task(BaseModel):
     def _submit_dir(cls, value: str | None) -> str | None:
         if value is not None and not os.path.isabs(value):
             raise ValueError(f"must be an absolute path, got {value!r}")
+        return value
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, value: list[str]) -> list[str]:
+        for name in value:
+            check_secret_name(name)
+        if len(set(value)) != len(value):
+            raise ValueError(f"names a secret twice: {value!r}")
         return value
 
     @field_validator("args", mode="before")
