@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = Config.load(args.config, args.base_path)
+        from air_executor_manager.secrets import check_secrets_dir
+
+        check_secrets_dir(config)  # a secrets folder others can read is refused before anything starts
         from air_executor_manager.logging_setup import setup_logging
 
         setup_logging(config.log_level, config.log_format)

@@ -37,6 +37,8 @@ class LaunchPool:
             if before is not None:
                 try:
                     before()
+                except LaunchError:
+                    raise
                 except (OSError, AirExecutorError) as exc:
                     raise LaunchError(f"cannot record the claim: {getattr(exc, 'strerror', None) or exc}") from None
             outcome: str | LaunchError = self.launcher.launch(spec)

@@ -33,6 +33,7 @@ from air_executor.errors import (
 from air_executor.storage import journal
 from air_executor.storage.file_store import STATE_FILE, TASKS_FILE
 
+from air_executor_manager import secrets
 from air_executor_manager.disk import CHECK_EVERY, DiskGuard
 from air_executor_manager.jobs import ForeignWrite, JobModel, Snapshot, write_snapshot
 from air_executor_manager.launch_pool import LaunchPool
@@ -568,7 +569,7 @@ class Manager:
         model.settle(busy=True)  # waiting -> working in the same write as the claim
         model.inflight[launch_id] = claim
         assert self.pool is not None
-        self.pool.launch(spec, before=lambda: self._write_claim(model.name, launch_id, claim))  # claim, then launch
+        self.pool.launch(spec, before=lambda: self._prepare(spec, claim))  # claim, then launch
         self.start_next_ahead(model, spec)
 
     def start_next_ahead(self, model: JobModel, spec: LaunchSpec) -> None:
@@ -587,6 +588,15 @@ class Manager:
         """The job has no task coming: its runners waiting for one go."""
         if self.warm is not None and self.warm.has_warm(name) and self.pool is not None:
             self.pool.call(f"remove job {name}'s waiting runner", self.warm.discard_warm, name)
+
+    def _prepare(self, spec: LaunchSpec, claim: dict[str, Any]) -> None:
+        """On the launch's worker: write the claim, then read the secrets the task names (a refused one
+        fails the task to start, with its one line)."""
+        self._write_claim(spec.job, spec.launch_id, claim)
+        try:
+            spec.secrets = secrets.resolve(self.config, spec.task.get("secrets") or (), spec.user[0])
+        except AirExecutorError as exc:
+            raise LaunchError(str(exc)) from None
 
     def _write_claim(self, job: str, launch_id: str, claim: dict[str, Any]) -> None:
         with self.store.open_job(job) as job_dir:

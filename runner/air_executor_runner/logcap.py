@@ -5,7 +5,8 @@ tail it keeps, output goes to the log as it comes (`logs --follow` sees it live)
 marker line says the cap is reached, the runner keeps only the newest part in memory (at most
 4 MiB), and when the task ends it writes how much was dropped and then that tail. So a task
 printing without end leaves a log of about the cap, with its beginning and its end, and the disk
-every other job shares is safe. Imports nothing beyond `os`: the runner starts once per task.
+every other job shares is safe. The task's secrets are masked on the way (`***`), before the cap
+counts. Imports nothing beyond `os` (and `re` to mask): the runner starts once per task.
 """
 
 from __future__ import annotations
@@ -32,11 +33,57 @@ def _size(size: int) -> str:
     return f"{size / 1024:g} KiB" if size >= 1024 else f"{size} bytes"
 
 
+class Masker:
+    """Replaces each of `words` (a task's secret values) with `***` in a stream of chunks, also where
+    a chunk ends inside one: the end of a chunk that could be the start of a word is held back until
+    the next chunk (or `flush`) says, so at most the longest word's length is ever held."""
+
+    def __init__(self, words: list[bytes]) -> None:
+        import re
+
+        self.words = sorted({w for w in words if w}, key=len, reverse=True)
+        self.pattern = re.compile(b"|".join(re.escape(w) for w in self.words))
+        self.firsts = {w[0] for w in self.words}
+        self.longest = len(self.words[0])
+        self.held = b""
+
+    def feed(self, data: bytes) -> bytes:
+        buf, out, pos = self.held + data, [], 0
+        while True:
+            hold = self._hold_from(buf, pos)
+            match = self.pattern.search(buf, pos)
+            if match is not None and match.start() < hold:
+                out += [buf[pos : match.start()], MASK]
+                pos = match.end()
+                continue
+            self.held = buf[hold:]
+            out.append(buf[pos:hold])
+            return b"".join(out)
+
+    def _hold_from(self, buf: bytes, pos: int) -> int:
+        """Where the longest end of `buf` (from `pos` on) that is a word's proper beginning starts."""
+        for start in range(max(pos, len(buf) - self.longest + 1), len(buf)):
+            if buf[start] in self.firsts:
+                end = buf[start:]
+                if any(len(w) > len(end) and w.startswith(end) for w in self.words):
+                    return start
+        return len(buf)
+
+    def flush(self) -> bytes:
+        held, self.held = self.held, b""
+        return self.pattern.sub(MASK, held)
+
+
+MASK = b"***"
+
+
 class CappedLog:
-    def __init__(self, fd: int, cap: int | None, *, fail: bool = False) -> None:
+    def __init__(self, fd: int, cap: int | None, *, fail: bool = False, mask: list[str] | None = None) -> None:
         """`cap` in bytes (None: no cap); `fail`: past the cap the task is to be stopped (the
-        caller asks `over`), rather than its output thinned."""
+        caller asks `over`), rather than its output thinned; `mask`: words shown as `***` (secrets)."""
         self.fd, self.cap, self.fail = fd, cap, fail
+        words = [w.encode("utf-8", "surrogateescape") for w in mask or () if w]
+        self.masker = Masker(words) if words else None
         self.tail_size = 0 if cap is None or fail else min(cap // 2, TAIL_MAX)
         self.head_left = -1 if cap is None else cap - self.tail_size  # bytes still written as they come
         self.tail = bytearray()
@@ -44,6 +91,11 @@ class CappedLog:
         self.over = False
 
     def write(self, data: bytes) -> None:
+        if self.masker is not None:
+            data = self.masker.feed(data)
+        self._write(data)
+
+    def _write(self, data: bytes) -> None:
         if self.head_left < 0:
             _write_all(self.fd, data)
             return
@@ -77,6 +129,8 @@ class CappedLog:
 
     def close(self) -> None:
         """The task has ended: how much was dropped, then the end of its output."""
+        if self.masker is not None:
+            self._write(self.masker.flush())
         if not self.over:
             return
         self._trim()

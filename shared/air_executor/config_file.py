@@ -18,7 +18,7 @@ from air_executor.storage.file_store import BASE_ENV, DEFAULT_BASE
 ENV_PREFIX = "AIR_EXECUTOR_"
 CONFIG_FILE = "config.yaml"
 CONFIG_ENV = "AIR_EXECUTOR_CONFIG"
-STRUCTURED = frozenset({"container_options", "task_policy"})  # given in the environment as JSON
+STRUCTURED = frozenset({"container_options", "task_policy", "secret_grants"})  # given in the environment as JSON
 
 # The guardrails on dynamic tasks: `add-task` needs only these, and only their defaults
 # when neither the file nor the environment sets them (Config's fields use these too).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,6 +10,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from air_executor.config import Config
 from air_executor.errors import AirExecutorError
+
+SECRETS_ENV = "AIR_EXECUTOR_SECRETS"  # the task's secrets as JSON; the runner takes it out of its environment
 
 
 class LaunchError(AirExecutorError):
@@ -27,6 +30,8 @@ class LaunchSpec:
     config: Config
     user: tuple[int, int]  # the job folder's owner: the runner runs as this uid:gid, never root
     folder_id: str  # the job folder's device:inode when claimed; the runner checks it is the same folder
+    # The values of the secrets the task names, read at launch (secrets.py): never written to the volume.
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def runner_args(self) -> list[str]:
@@ -48,6 +53,7 @@ class LaunchSpec:
             "AIR_EXECUTOR_MAX_TASKS_PER_JOB": str(config.max_tasks_per_job),
             "AIR_EXECUTOR_MAX_SPAWN_DEPTH": str(config.max_spawn_depth),
             "AIR_EXECUTOR_JOB_FOLDER_ID": self.folder_id,
+            **({SECRETS_ENV: json.dumps(self.secrets)} if self.secrets else {}),
         }
 
     @property

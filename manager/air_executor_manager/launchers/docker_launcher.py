@@ -143,6 +143,8 @@ class DockerLauncher:
         return job in self._warm
 
     def reserve_warm(self, spec: LaunchSpec, pending: int) -> bool:
+        if spec.task.get("secrets"):
+            return False  # its secrets are read at its own launch, not held by a container waiting for it
         with self._warm_lock:
             line = self._warm.get(spec.job, [])
             total = sum(len(waiting) for waiting in self._warm.values())
@@ -203,7 +205,7 @@ class DockerLauncher:
 
     def _profile(self, task: dict[str, Any]) -> str:
         """What a container is made of for a task: tasks that agree on it can use each other's."""
-        fields = ("image", "cpus", "memory", "container_options")
+        fields = ("image", "cpus", "memory", "container_options", "secrets")  # a task with secrets starts cold
         return json.dumps({key: task.get(key) for key in fields}, sort_keys=True, default=str)
 
     def container_kwargs(self, spec: LaunchSpec, name: str, image: str, user: str) -> dict[str, Any]:

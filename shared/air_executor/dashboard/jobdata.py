@@ -14,6 +14,7 @@ from typing import Any
 from air_executor.cli.views import JobView, load_view
 from air_executor.core import lifecycle
 from air_executor.core.clock import parse_iso
+from air_executor.core.secrets import masked_env
 from air_executor.report import format_results
 from air_executor.storage.file_store import FileStore
 from air_executor.storage.names import check_job_name
@@ -189,6 +190,11 @@ def task_view(task: Mapping[str, Any]) -> dict[str, Any]:
     view["launcher"] = text(task.get("launcher"))
     view["runner_id"] = text(task.get("runner_id"))
     view["parent"] = text(task.get("parent"))
+    # How it runs, as shown: values of env keys that look secret are *** (the file keeps them);
+    # secrets by name only (their values are never on the volume).
+    view["env"] = masked_env(task.get("env"))
+    secrets = task.get("secrets")
+    view["secrets"] = [str(s) for s in secrets] if isinstance(secrets, list) else []
     return view
 
 

@@ -197,7 +197,14 @@ function taskRow(t) {
   return el("tr", { "data-task": t.id },
     el("td", {}, t.id), el("td", {}, badge(t.status)), el("td", {}, t.attempts),
     el("td", {}, t.exit_code ?? "-"), el("td", {}, stamp(t.started_at)),
-    el("td", {}, el("code", {}, [t.command || "", ...t.args].join(" "))), el("td", {}, t.error || ""), el("td", {}, link));
+    el("td", { title: runsWith(t) }, el("code", {}, [t.command || "", ...t.args].join(" "))), el("td", {}, t.error || ""), el("td", {}, link));
+}
+
+// The task's env (values of secret-looking keys come as ***) and the names of its secrets, on hover.
+function runsWith(t) {
+  const env = Object.entries(t.env || {}).map(([k, v]) => k + "=" + v);
+  const secrets = (t.secrets || []).map((name) => name + "=***");
+  return [...env, ...secrets].join("\n");
 }
 
 function attemptRow(a) {
