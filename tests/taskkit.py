@@ -245,3 +245,17 @@ def standby(base: Any) -> subprocess.Popen[bytes]:
     )
     wait_for(lambda: "standby on" in (base.path / "standby.log").read_text(), what="the standby to wait")
     return proc
+
+
+def files_holding(base: Path, *values: str) -> list[str]:
+    """Every regular file under `base` (logs, journal, state, manager log...) holding one of `values`
+    (a secret's value must be in none of them, README "Trust model")."""
+    found = []
+    for root, _dirs, files in os.walk(base):
+        for name in files:
+            path = Path(root) / name
+            if path.is_symlink() or not path.is_file():
+                continue
+            data = path.read_bytes()
+            found += [f"{path}: {v[:4]}..." for v in values if v.encode() in data]
+    return found

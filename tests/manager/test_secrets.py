@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from conftest import Base, ManagerProcess, cli, error_line
-from taskkit import PY, naive_job
+from taskkit import PY, files_holding, naive_job
 
 VALUE = "s3cr3t-Value-9f2c1e7b-do-not-leak"
 TOKEN = "tok-41d8cd98f00b204e9800998ecf8427e"  # a task env value under a key that looks secret
@@ -41,19 +41,6 @@ def _secrets_dir(tmp_path: Path, **values: str) -> Path:
     return folder
 
 
-def _leaks(base: Path, *values: str) -> list[str]:
-    """Every file under the base folder (logs, journal, state, manager log...) holding one of `values`."""
-    found = []
-    for root, _dirs, files in os.walk(base):
-        for name in files:
-            path = Path(root) / name
-            if path.is_symlink() or not path.is_file():
-                continue
-            data = path.read_bytes()
-            found += [f"{path}: {v[:4]}..." for v in values if v.encode() in data]
-    return found
-
-
 def test_a_task_gets_its_secret_masked_in_its_log_and_nowhere_on_the_volume(base: Base, tmp_path: Path) -> None:
     folder = _secrets_dir(tmp_path, DB_PASSWORD=VALUE)
     base.config(secrets_dir=str(folder), secret_grants={str(RUNNER_UID): ["DB_PASSWORD"]})
@@ -77,7 +64,7 @@ def test_a_task_gets_its_secret_masked_in_its_log_and_nowhere_on_the_volume(base
     log = base.log("sec", "show")
     assert "pw=*** end" in log and "again: ***" in log and "token=***" in log, log
     assert "handoff: False" in log  # the runner's hand-over of the values is not in the task's env
-    assert _leaks(base.path, VALUE) == []
+    assert files_holding(base.path, VALUE) == []
     assert TOKEN not in log  # (an env value is in the job file as written: the job author wrote it there)
     # The job file keeps the env as written; what is shown of it hides the secret-looking value.
     assert base.task("sec", "show")["env"]["API_TOKEN"] == TOKEN
@@ -111,7 +98,7 @@ def test_an_ungranted_or_unknown_secret_fails_its_task_in_one_line_and_no_other_
     assert "secret_grants" in errors["ungranted"]
     assert f"secret 'MISSING' is not defined: no file MISSING in {folder}" in errors["unknown"]
     assert "each secret must be an environment variable name" in errors["bad-name"], errors
-    assert _leaks(base.path, VALUE) == []
+    assert files_holding(base.path, VALUE) == []
 
 
 def test_a_secrets_folder_inside_the_volume_or_open_to_others_is_refused_naming_the_setting(

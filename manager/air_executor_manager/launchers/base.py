@@ -12,6 +12,7 @@ from air_executor.config import Config
 from air_executor.errors import AirExecutorError
 
 SECRETS_ENV = "AIR_EXECUTOR_SECRETS"  # the task's secrets as JSON; the runner takes it out of its environment
+SECRETS_ON_STDIN = "stdin"  # ... or this word: they come on the runner's stdin (a container's, at its start)
 
 
 class LaunchError(AirExecutorError):

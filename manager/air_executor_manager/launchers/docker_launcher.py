@@ -26,7 +26,7 @@ from air_executor.config import Config
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import DeviceRequest
 
-from air_executor_manager.launchers.base import LaunchError, LaunchSpec, RunnerState
+from air_executor_manager.launchers.base import SECRETS_ENV, SECRETS_ON_STDIN, LaunchError, LaunchSpec, RunnerState
 from air_executor_manager.launchers.docker_common import (
     LABEL,
     engine_client,
@@ -112,11 +112,25 @@ class DockerLauncher:
             raise LaunchError(f"cannot create the runner container: {explain(exc)}") from None
         self._created[name] = time.monotonic()
         try:
-            container.start()
-        except (APIError, DockerException) as exc:
+            if spec.secrets:
+                self._start_with_secrets(container, spec.secrets)
+            else:
+                container.start()
+        except (APIError, DockerException, OSError) as exc:
             self._remove(name)
             raise LaunchError(f"the runner container failed to start: {explain(exc)}") from None
         return name
+
+    def _start_with_secrets(self, container: Any, secrets: dict[str, str]) -> None:
+        """Start the container and write the task's secrets to its stdin, one JSON line: its config
+        (what `docker inspect` shows) never holds them (README "Trust model")."""
+        stream = container.attach_socket(params={"stdin": 1, "stream": 1})
+        raw = getattr(stream, "_sock", stream)
+        try:
+            container.start()
+            raw.sendall(json.dumps(secrets).encode() + b"\n")
+        finally:
+            raw.close()
 
     # -- warm containers (WarmContainers) -------------------------------------------------
 
@@ -217,7 +231,9 @@ class DockerLauncher:
             "name": name,
             "labels": runner_labels(spec, self.volume_key, self.manager_name),
             "user": user,
-            "environment": spec.runner_env,
+            # Secrets come on stdin at start (_start_with_secrets), not in the container's config.
+            "environment": {**spec.runner_env, **({SECRETS_ENV: SECRETS_ON_STDIN} if spec.secrets else {})},
+            "stdin_open": bool(spec.secrets),
             "mounts": [
                 self.volume.job_mount(f"{self.base}/jobs/{spec.job}")[0],
                 *extra_mounts(options),

@@ -137,6 +137,8 @@ class SwarmLauncher:
         return service_name(spec.job, spec.launch_id)
 
     def launch(self, spec: LaunchSpec) -> str:
+        if spec.secrets:  # a service's spec (in the swarm's store, shown by inspect) would hold them
+            raise LaunchError("the swarm launcher cannot hand a task its secrets; run it with the docker launcher")
         name = service_name(spec.job, spec.launch_id)
         image = spec.task.get("image") or self.config.runner_image
         template = self.task_template(spec, image)
