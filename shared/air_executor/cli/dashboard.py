@@ -10,6 +10,8 @@ from air_executor.cli.common import Env, with_env
 from air_executor.dashboard import DEFAULT_HOST, DEFAULT_PORT
 from air_executor.errors import ManagerError
 
+MAX_REQUEST_HEAD = 64 * 1024  # bytes of request line and headers (README "Trust model")
+
 
 @click.command()
 @click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address to listen on.")
@@ -33,8 +35,18 @@ def dashboard(env: Env, host: str, port: int, check: bool) -> int:
     click.echo(f"Dashboard on {url} for {env.config.base} (Ctrl-C stops it)")
     if not env.config.dashboard_token:
         click.echo("Actions (cancel, retry) are off: set dashboard_token to allow them.")
+    # h11 with a bound on a request's head: httptools would read a header of any size into memory.
     server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=1, lifespan="on")
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=1,
+            lifespan="on",
+            http="h11",
+            h11_max_incomplete_event_size=MAX_REQUEST_HEAD,
+        )
     )
     server.run()
     return 0 if server.started else 1
