@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
+import pytest
 from air_executor.storage.names import sanitise
 from conftest import Base, ManagerProcess, cli, error_line
 from taskkit import PY, naive_job
@@ -111,3 +113,29 @@ def test_names_that_collide_once_normalised_never_overwrite_each_other(base: Bas
     (tmp_path / "upper.json").write_text(first.read_text().replace("etl_daily", "ETL_daily"))
     assert cli("submit", str(tmp_path / "upper.json"), base=base).returncode == 0
     assert [t["id"] for t in base.tasks("etl_daily")] == ["a"] and base.tasks("ETL_daily")[0]["id"] == "a"
+
+
+FLOOD = 100_000
+
+
+@pytest.mark.slow
+def test_a_job_folder_of_100000_small_files_leaves_the_manager_responsive(base: Base, manager: ManagerProcess) -> None:
+    """Junk at the top of a job folder and in its journal (runs/, queue/): the flooded job runs or
+    fails saying why; meanwhile `status` answers and another job completes."""
+    job_dir = naive_job(base.path / "jobs", "flood", [{"id": "t", "command": "echo", "args": ["flooded"]}])
+    started = time.monotonic()
+    for folder, count, suffix in (("", FLOOD // 2, ".junk"), ("runs", FLOOD // 4, ".json"), ("queue", FLOOD // 4, "")):
+        (job_dir / folder).mkdir(exist_ok=True)
+        for i in range(count):
+            os.close(os.open(job_dir / folder / f"x{i}{suffix}", os.O_CREAT | os.O_WRONLY, 0o644))
+    print(f"{FLOOD} files made in {time.monotonic() - started:.1f} s")
+    _others_run(base, manager)
+    shown = cli("status", base=base)
+    assert shown.returncode == 0 and "flood" in shown.stdout, shown.stderr
+    state = base.wait_state("flood", timeout=180)
+    print("flooded job:", state["state"], state.get("error"))
+    if state["state"] == "completed":
+        assert base.log("flood", "t") == "flooded\n"
+    else:
+        assert state.get("error") and "\n" not in state["error"], state
+    _others_run(base, manager, "after")
