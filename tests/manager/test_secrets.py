@@ -134,3 +134,33 @@ def test_a_secret_file_others_can_read_is_refused(base: Base, tmp_path: Path) ->
         manager.stop()
     assert state["state"] == "failed"
     assert "is readable by others (mode 0644); chmod 600 it" in base.task("loose", "t")["error"]
+
+
+def test_a_real_dashboard_shows_no_secret_value_in_its_json_or_streams(base: Base, tmp_path: Path) -> None:
+    """Every dashboard surface of a task that printed its secret and had a secret-looking env value:
+    the job, its tasks, its log and the log's event stream show `***`; the jobs list and events too."""
+    from dashboard.conftest import DashboardProcess
+
+    folder = _secrets_dir(tmp_path, DB_PASSWORD=VALUE)
+    base.config(secrets_dir=str(folder), secret_grants={"*": ["DB_PASSWORD"]})
+    script = (
+        "import os; print('pw=' + os.environ['DB_PASSWORD'], os.environ['API_TOKEN'], flush=True); raise SystemExit(2)"
+    )
+    task = {"id": "t", "command": PY, "args": ["-c", script], "secrets": ["DB_PASSWORD"], "env": {"API_TOKEN": TOKEN}}
+    base.submit("dash", [task])
+    manager = ManagerProcess(base).start()
+    try:
+        assert base.wait_state("dash")["state"] == "failed", manager.log()
+    finally:
+        manager.stop()
+    board = DashboardProcess(base)
+    try:
+        replies = [board.get(path).text for path in ("/api/jobs", "/api/jobs/dash", "/api/jobs/dash/tasks")]
+        replies.append(board.get("/api/jobs/dash/tasks/t/log").text)
+        seen = board.events("/api/jobs/dash/tasks/t/log/stream?offset=0", lambda kind, data: kind == "chunk")
+        seen += board.events("/api/events?job=dash", lambda kind, data: kind == "hello")
+    finally:
+        board.stop()
+    shown = "".join(replies) + json.dumps(seen)
+    assert "pw=*** ***" in shown and "exited with code 2: pw=*** ***" in shown, shown[:2000]
+    assert VALUE not in shown and TOKEN not in shown
