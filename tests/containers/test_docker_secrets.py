@@ -60,3 +60,24 @@ def test_a_container_gets_its_secret_on_stdin_never_in_its_config(
     ]
     assert "last: ***" in surfaces[1] and all(VALUE not in text for text in surfaces)
     assert files_holding(docker_base.path, VALUE) == []
+
+
+def test_the_swarm_launcher_refuses_a_task_with_secrets_in_one_line(swarm_base: Base, tmp_path: Path) -> None:
+    """A service's spec (in the swarm's store, shown by `docker service inspect`) would hold the values."""
+    folder = tmp_path / "secrets"
+    folder.mkdir(mode=0o700)
+    (folder / "DB_PASSWORD").write_text(VALUE)
+    (folder / "DB_PASSWORD").chmod(0o600)
+    swarm_base.config(secrets_dir=str(folder), secret_grants={"*": ["DB_PASSWORD"]})
+    swarm_base.submit("ssec", [{"id": "t", "command": "true", "secrets": ["DB_PASSWORD"]}])
+    swarm_base.submit("plain", [{"id": "t", "command": "echo", "args": ["ok"]}])
+    manager = ManagerProcess(swarm_base).start()
+    try:
+        states = {name: swarm_base.wait_state(name, timeout=120) for name in ("ssec", "plain")}
+    finally:
+        manager.stop()
+    assert states["plain"]["state"] == "completed", manager.log()
+    task = swarm_base.task("ssec", "t")
+    assert states["ssec"]["state"] == "failed" and task["result"] == "failed_to_start", task
+    assert task["error"] == "the swarm launcher cannot hand a task its secrets; run it with the docker launcher"
+    assert files_holding(swarm_base.path, VALUE) == []
